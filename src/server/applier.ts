@@ -1,0 +1,238 @@
+import { create } from "@bufbuild/protobuf";
+import {
+  AlarmRequest_AlarmAction as AlarmAction,
+  AlarmMemberSchema,
+  AlarmResponseSchema,
+  AlarmType,
+  CompactionResponseSchema,
+  DeleteRangeResponseSchema,
+  LeaseGrantResponseSchema,
+  LeaseRevokeResponseSchema,
+  PutResponseSchema,
+  ResponseHeaderSchema,
+  type AlarmRequest,
+  type AlarmResponse,
+  type CompactionRequest,
+  type CompactionResponse,
+  type DeleteRangeRequest,
+  type DeleteRangeResponse,
+  type LeaseGrantRequest,
+  type LeaseGrantResponse,
+  type LeaseRevokeRequest,
+  type LeaseRevokeResponse,
+  type PutRequest,
+  type PutResponse,
+  type RequestOp,
+  type ResponseOp,
+  type TxnRequest,
+  type TxnResponse,
+} from "../gen/etcdserverpb/rpc_pb.js";
+import type { InternalRaftRequest } from "../gen/etcdserverpb/raft_internal_pb.js";
+import { Lessor, maxLeaseTtlSeconds } from "../lease/lessor.js";
+import { StoreError } from "../mvcc/errors.js";
+import { keyToString, rangeEndToString } from "../mvcc/keys.js";
+import type { KvStore, WriteTransaction } from "../mvcc/store.js";
+import type { Alarms } from "./alarms.js";
+import * as errors from "./errors.js";
+import { executeRange, toKeyValueMessage, type RangeView } from "./range.js";
+import { checkAlongPath, compareToPath, executeAlongPath, isTxnReadOnly } from "./txn.js";
+
+export type ApplyResponse = PutResponse | DeleteRangeResponse | TxnResponse | CompactionResponse | LeaseGrantResponse | LeaseRevokeResponse | AlarmResponse;
+
+export interface ApplyResult {
+  response?: ApplyResponse;
+  error?: errors.EtcdError;
+  /** For a compaction: settles when its records have left the backend. */
+  physical?: Promise<void>;
+}
+
+/**
+ * Applies committed requests to the store. Deterministic: every member applies
+ * the same entries to the same state with the same result. Each request either
+ * happens whole or fails before it changes anything. Runs inside the backend
+ * write transaction of its batch of entries.
+ */
+export class Applier {
+  constructor(
+    private readonly store: KvStore,
+    private readonly lessor: Lessor,
+    private readonly alarms: Alarms,
+    private readonly minLeaseTtlSeconds: number,
+  ) {}
+
+  apply(request: InternalRaftRequest): ApplyResult {
+    try {
+      if (request.put !== undefined) return { response: this.standalone((txn) => this.put(txn, request.put!)) };
+      if (request.deleteRange !== undefined) return { response: this.standalone((txn) => this.deleteRange(txn, request.deleteRange!)) };
+      if (request.txn !== undefined) return { response: this.txn(request.txn) };
+      if (request.compaction !== undefined) return this.compaction(request.compaction);
+      if (request.leaseGrant !== undefined) return { response: this.leaseGrant(request.leaseGrant) };
+      if (request.leaseRevoke !== undefined) return { response: this.leaseRevoke(request.leaseRevoke) };
+      if (request.alarm !== undefined) return { response: this.alarm(request.alarm) };
+      throw new Error("log entry with no request");
+    } catch (error) {
+      if (error instanceof errors.EtcdError) return { error };
+      if (error instanceof StoreError) return { error: toEtcdError(error) };
+      throw error;
+    }
+  }
+
+  private get noSpace(): boolean {
+    return this.alarms.has(AlarmType.NOSPACE);
+  }
+
+  private standalone<T>(body: (txn: WriteTransaction) => T): T {
+    const txn = this.store.write();
+    try {
+      return body(txn);
+    } finally {
+      txn.end();
+    }
+  }
+
+  private put(txn: WriteTransaction, request: PutRequest, checked = false): PutResponse {
+    if (!checked) {
+      if (this.noSpace) throw errors.ErrNoSpace;
+      if (request.lease !== 0n && !this.lessor.exists(request.lease)) throw errors.ErrLeaseNotFound;
+    }
+    const key = keyToString(request.key);
+    let value = request.value;
+    let lease = request.lease;
+    const response = create(PutResponseSchema);
+    if (request.ignoreValue || request.ignoreLease || request.prevKv) {
+      const previous = txn.range(key, undefined).kvs[0];
+      if ((request.ignoreValue || request.ignoreLease) && previous === undefined) throw errors.ErrKeyNotFound;
+      if (previous !== undefined) {
+        if (request.ignoreValue) value = previous.value;
+        if (request.ignoreLease) lease = previous.lease;
+        if (request.prevKv) response.prevKv = toKeyValueMessage(previous);
+      }
+    }
+    const revision = txn.put(key, value, lease);
+    response.header = create(ResponseHeaderSchema, { revision: BigInt(revision) });
+    return response;
+  }
+
+  private deleteRange(txn: WriteTransaction, request: DeleteRangeRequest): DeleteRangeResponse {
+    const key = keyToString(request.key);
+    const end = rangeEndToString(request.rangeEnd);
+    const response = create(DeleteRangeResponseSchema);
+    if (request.prevKv) response.prevKvs = txn.range(key, end).kvs.map((kv) => toKeyValueMessage(kv));
+    const { deleted, revision } = txn.deleteRange(key, end);
+    response.deleted = BigInt(deleted);
+    response.header = create(ResponseHeaderSchema, { revision: BigInt(revision) });
+    return response;
+  }
+
+  private txn(request: TxnRequest): TxnResponse {
+    const readOnly = isTxnReadOnly(request);
+    if (!readOnly && this.noSpace && hasPut(request)) throw errors.ErrNoSpace;
+    const view: RangeView = this.store;
+    const path = compareToPath(view, request);
+    if (!readOnly) checkAlongPath(request, path, (op) => this.checkPut(op));
+    checkAlongPath(request, path, (op) => this.checkRange(op));
+    const txn = this.store.write();
+    let response: TxnResponse;
+    try {
+      response = executeAlongPath(request, path, (op) => this.executeOp(txn, op), false).response;
+    } finally {
+      txn.end();
+    }
+    response.header = create(ResponseHeaderSchema, { revision: BigInt(this.store.currentRevision) });
+    return response;
+  }
+
+  private checkPut(op: RequestOp): void {
+    if (op.request.case !== "requestPut") return;
+    const request = op.request.value;
+    if (request.ignoreValue || request.ignoreLease) {
+      if (this.store.range(keyToString(request.key), undefined).kvs.length === 0) throw errors.ErrKeyNotFound;
+    }
+    if (request.lease !== 0n && !this.lessor.exists(request.lease)) throw errors.ErrLeaseNotFound;
+  }
+
+  private checkRange(op: RequestOp): void {
+    if (op.request.case !== "requestRange") return;
+    const revision = Number(op.request.value.revision);
+    if (revision === 0) return;
+    if (revision > this.store.currentRevision) throw errors.ErrFutureRevision;
+    if (revision < this.store.compactRevision) throw errors.ErrCompacted;
+  }
+
+  private executeOp(txn: WriteTransaction, op: RequestOp): ResponseOp["response"] {
+    switch (op.request.case) {
+      case "requestRange":
+        return { case: "responseRange", value: executeRange(txn, op.request.value) };
+      case "requestPut":
+        return { case: "responsePut", value: this.put(txn, op.request.value, true) };
+      case "requestDeleteRange":
+        return { case: "responseDeleteRange", value: this.deleteRange(txn, op.request.value) };
+      default:
+        throw new Error(`unexpected txn operation ${op.request.case}`);
+    }
+  }
+
+  private compaction(request: CompactionRequest): ApplyResult {
+    const physical = this.store.compact(Number(request.revision));
+    const response = create(CompactionResponseSchema, { header: create(ResponseHeaderSchema, { revision: BigInt(this.store.currentRevision) }) });
+    return { response, physical };
+  }
+
+  private leaseGrant(request: LeaseGrantRequest): LeaseGrantResponse {
+    if (this.noSpace) throw errors.ErrNoSpace;
+    if (request.TTL > BigInt(maxLeaseTtlSeconds)) throw errors.ErrLeaseTtlTooLarge;
+    if (this.lessor.exists(request.ID)) throw errors.ErrLeaseExists;
+    const ttlSeconds = Math.max(Number(request.TTL), this.minLeaseTtlSeconds);
+    this.lessor.grant(request.ID, ttlSeconds);
+    return create(LeaseGrantResponseSchema, {
+      header: create(ResponseHeaderSchema, { revision: BigInt(this.store.currentRevision) }),
+      ID: request.ID,
+      TTL: BigInt(ttlSeconds),
+    });
+  }
+
+  private leaseRevoke(request: LeaseRevokeRequest): LeaseRevokeResponse {
+    const lease = this.lessor.get(request.ID);
+    if (lease === undefined) throw errors.ErrLeaseNotFound;
+    const keys = [...lease.keys].sort();
+    if (keys.length > 0) {
+      this.standalone((txn) => {
+        for (const key of keys) txn.deleteRange(key, undefined);
+      });
+    }
+    this.lessor.remove(request.ID);
+    return create(LeaseRevokeResponseSchema, { header: create(ResponseHeaderSchema, { revision: BigInt(this.store.currentRevision) }) });
+  }
+
+  private alarm(request: AlarmRequest): AlarmResponse {
+    const response = create(AlarmResponseSchema, { header: create(ResponseHeaderSchema, { revision: BigInt(this.store.currentRevision) }) });
+    const alarm = { memberId: request.memberID, type: request.alarm };
+    switch (request.action) {
+      case AlarmAction.GET:
+        response.alarms = this.alarms
+          .list()
+          .filter((raised) => request.alarm === AlarmType.NONE || raised.type === request.alarm)
+          .map((raised) => create(AlarmMemberSchema, { memberID: raised.memberId, alarm: raised.type }));
+        break;
+      case AlarmAction.ACTIVATE:
+        if (request.alarm === AlarmType.NONE) break;
+        this.alarms.activate(alarm);
+        response.alarms = [create(AlarmMemberSchema, { memberID: alarm.memberId, alarm: alarm.type })];
+        break;
+      case AlarmAction.DEACTIVATE:
+        if (this.alarms.deactivate(alarm)) response.alarms = [create(AlarmMemberSchema, { memberID: alarm.memberId, alarm: alarm.type })];
+        break;
+    }
+    return response;
+  }
+}
+
+function hasPut(request: TxnRequest): boolean {
+  return [...request.success, ...request.failure].some((op) => op.request.case === "requestPut" || (op.request.case === "requestTxn" && hasPut(op.request.value)));
+}
+
+export function toEtcdError(error: StoreError): errors.EtcdError {
+  if (error.code === "Compacted") return errors.ErrCompacted;
+  if (error.code === "FutureRevision") return errors.ErrFutureRevision;
+  throw error;
+}

@@ -1,0 +1,220 @@
+import { readFileSync } from "node:fs";
+import { parse as parseYaml } from "yaml";
+import { flagsByName, flagSpecs, parseDurationMs, type FlagSpec } from "./flags.js";
+
+/** A member's configuration, from etcd's flags, `ETCD_*` variables or a YAML file. */
+export interface ServerConfig {
+  name: string;
+  dataDir: string;
+  walDir: string;
+  snapshotCount: number;
+  heartbeatIntervalMs: number;
+  electionTimeoutMs: number;
+  listenClientUrls: URL[];
+  advertiseClientUrls: string[];
+  listenPeerUrls: URL[];
+  initialAdvertisePeerUrls: string[];
+  initialCluster: Map<string, string[]>;
+  initialClusterState: "new" | "existing";
+  initialClusterToken: string;
+  quotaBackendBytes: number;
+  maxRequestBytes: number;
+  maxTxnOps: number;
+  maxWals: number;
+  compactionBatchLimit: number;
+  watchProgressNotifyIntervalMs: number;
+  logLevel: "debug" | "info" | "warn" | "error" | "panic" | "fatal";
+  logOutputs: string[];
+  enableGrpcGateway: boolean;
+}
+
+export class ConfigError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "ConfigError";
+  }
+}
+
+/** etcd's default backend quota: 2 GiB. */
+export const defaultQuotaBackendBytes = 2 * 1024 * 1024 * 1024;
+/** etcd refuses quotas above 8 GiB. */
+export const maxQuotaBackendBytes = 8 * 1024 * 1024 * 1024;
+
+export type FlagValues = Map<string, string>;
+
+/** Reads argv (without the program), the environment and, when given, the config file. */
+export function loadConfig(argv: readonly string[], environment: NodeJS.ProcessEnv): ServerConfig {
+  const fromArgs = parseArgs(argv);
+  const configFile = fromArgs.get("config-file") ?? environment["ETCD_CONFIG_FILE"];
+  const values = configFile !== undefined && configFile !== "" ? readConfigFile(configFile) : mergeEnvironment(fromArgs, environment);
+  values.delete("config-file");
+  return buildConfig(values);
+}
+
+export function parseArgs(argv: readonly string[]): FlagValues {
+  const values: FlagValues = new Map();
+  for (let position = 0; position < argv.length; position++) {
+    const argument = argv[position]!;
+    const match = /^--?([a-z0-9-]+)(?:=(.*))?$/s.exec(argument);
+    if (match === null) throw new ConfigError(`'${argument}' is not a valid flag`);
+    const name = match[1]!;
+    if (name === "config-file") {
+      values.set(name, match[2] ?? argv[++position] ?? "");
+      continue;
+    }
+    const spec = flagsByName.get(name);
+    if (spec === undefined) throw new ConfigError(`flag provided but not defined: -${name}`);
+    let value = match[2];
+    if (value === undefined) {
+      if (spec.kind === "bool") value = "true";
+      else {
+        value = argv[++position];
+        if (value === undefined) throw new ConfigError(`flag needs an argument: -${name}`);
+      }
+    }
+    values.set(name, value);
+  }
+  return values;
+}
+
+function mergeEnvironment(fromArgs: FlagValues, environment: NodeJS.ProcessEnv): FlagValues {
+  const values: FlagValues = new Map();
+  for (const [key, value] of Object.entries(environment)) {
+    if (!key.startsWith("ETCD_") || value === undefined) continue;
+    const name = key.slice(5).toLowerCase().replaceAll("_", "-");
+    if (name === "config-file") continue;
+    const spec = flagsByName.get(name);
+    if (spec === undefined) throw new ConfigError(`unrecognized environment variable ${key}=${value}`);
+    values.set(name, value);
+  }
+  for (const [name, value] of fromArgs) values.set(name, value);
+  return values;
+}
+
+function readConfigFile(path: string): FlagValues {
+  let document: unknown;
+  try {
+    document = parseYaml(readFileSync(path, "utf8"));
+  } catch (error) {
+    throw new ConfigError(`cannot read config file ${path}: ${(error as Error).message}`);
+  }
+  const values: FlagValues = new Map();
+  if (document === null || document === undefined) return values;
+  if (typeof document !== "object" || Array.isArray(document)) throw new ConfigError(`config file ${path} is not a YAML mapping`);
+  for (const [name, value] of Object.entries(document as Record<string, unknown>)) {
+    const spec = flagsByName.get(name);
+    if (spec === undefined) throw new ConfigError(`config file ${path}: unknown field "${name}"`);
+    if (value === null || value === undefined) continue;
+    values.set(name, Array.isArray(value) ? value.join(",") : String(value));
+  }
+  return values;
+}
+
+function buildConfig(values: FlagValues): ServerConfig {
+  for (const [name, value] of values) checkValue(flagsByName.get(name)!, value);
+  const get = (name: string): string => values.get(name) ?? flagsByName.get(name)!.default;
+  const name = get("name");
+  const logLevel = get("log-level");
+  if (!["debug", "info", "warn", "error", "panic", "fatal"].includes(logLevel)) throw new ConfigError(`unknown log-level "${logLevel}"`);
+  const initialClusterState = get("initial-cluster-state");
+  if (initialClusterState !== "new" && initialClusterState !== "existing") {
+    throw new ConfigError(`invalid value "${initialClusterState}" for flag -initial-cluster-state: invalid value`);
+  }
+  const quotaBackendBytes = Number(get("quota-backend-bytes"));
+  const initialAdvertisePeerUrls = splitList(get("initial-advertise-peer-urls"));
+  const initialClusterText = get("initial-cluster") || `${name}=${initialAdvertisePeerUrls.join(`,${name}=`)}`;
+  const config: ServerConfig = {
+    name,
+    dataDir: get("data-dir") || `${name}.tetcd`,
+    walDir: get("wal-dir"),
+    snapshotCount: Number(get("snapshot-count")),
+    heartbeatIntervalMs: Number(get("heartbeat-interval")),
+    electionTimeoutMs: Number(get("election-timeout")),
+    listenClientUrls: parseUrls("listen-client-urls", get("listen-client-urls")),
+    advertiseClientUrls: splitList(get("advertise-client-urls")),
+    listenPeerUrls: parseUrls("listen-peer-urls", get("listen-peer-urls")),
+    initialAdvertisePeerUrls,
+    initialCluster: parseInitialCluster(initialClusterText),
+    initialClusterState,
+    initialClusterToken: get("initial-cluster-token"),
+    quotaBackendBytes: quotaBackendBytes <= 0 ? defaultQuotaBackendBytes : Math.min(quotaBackendBytes, maxQuotaBackendBytes),
+    maxRequestBytes: Number(get("max-request-bytes")),
+    maxTxnOps: Number(get("max-txn-ops")),
+    maxWals: Number(get("max-wals")),
+    compactionBatchLimit: Number(get("experimental-compaction-batch-limit")),
+    watchProgressNotifyIntervalMs: parseDurationMs(get("experimental-watch-progress-notify-interval")),
+    logLevel: (get("debug") === "true" ? "debug" : logLevel) as ServerConfig["logLevel"],
+    logOutputs: splitList(get("log-outputs") === "default" && get("log-output") !== "" ? get("log-output") : get("log-outputs")),
+    enableGrpcGateway: get("enable-grpc-gateway") === "true",
+  };
+  checkCluster(config);
+  if (config.electionTimeoutMs < 5 * config.heartbeatIntervalMs) {
+    throw new ConfigError(`--election-timeout[${config.electionTimeoutMs}ms] should be at least as 5 times as --heartbeat-interval[${config.heartbeatIntervalMs}ms]`);
+  }
+  return config;
+}
+
+function checkValue(spec: FlagSpec, value: string): void {
+  if (spec.kind === "int" && !/^-?[0-9]+$/.test(value)) throw new ConfigError(`invalid value "${value}" for flag -${spec.name}: parse error`);
+  if (spec.kind === "bool" && !["true", "false", "1", "0"].includes(value)) throw new ConfigError(`invalid boolean value "${value}" for -${spec.name}`);
+  if (spec.kind === "duration" && value !== "") {
+    try {
+      parseDurationMs(value);
+    } catch {
+      throw new ConfigError(`invalid value "${value}" for flag -${spec.name}: parse error`);
+    }
+  }
+  if (!spec.built && normalize(spec, value) !== normalize(spec, spec.default)) {
+    throw new ConfigError(`--${spec.name} is not supported yet by tetcd`);
+  }
+}
+
+function normalize(spec: FlagSpec, value: string): string {
+  if (spec.kind === "bool") return value === "1" || value === "true" ? "true" : "false";
+  if (spec.kind === "duration") return String(value === "" ? 0 : parseDurationMs(value));
+  return value;
+}
+
+/** Clustering is its own issue: for now the initial cluster must be this member alone. */
+function checkCluster(config: ServerConfig): void {
+  const members = [...config.initialCluster.keys()];
+  if (members.length !== 1 || members[0] !== config.name) {
+    throw new ConfigError(`--initial-cluster with members other than "${config.name}" is not supported yet by tetcd (single-member clusters only)`);
+  }
+  if (config.initialClusterState === "existing") throw new ConfigError("--initial-cluster-state=existing is not supported yet by tetcd");
+  for (const url of [...config.listenClientUrls, ...config.listenPeerUrls]) {
+    if (url.protocol === "https:" || url.protocol === "unixs:") throw new ConfigError(`TLS listener ${url.href} is not supported yet by tetcd`);
+  }
+}
+
+function splitList(text: string): string[] {
+  return text.split(",").map((item) => item.trim()).filter((item) => item !== "");
+}
+
+function parseUrls(flagName: string, text: string): URL[] {
+  return splitList(text).map((item) => {
+    try {
+      const url = new URL(item);
+      if (!["http:", "https:", "unix:", "unixs:"].includes(url.protocol)) throw new Error("scheme");
+      return url;
+    } catch {
+      throw new ConfigError(`invalid value "${text}" for flag -${flagName}: URL scheme must be http, https, unix, or unixs: ${item}`);
+    }
+  });
+}
+
+function parseInitialCluster(text: string): Map<string, string[]> {
+  const cluster = new Map<string, string[]>();
+  for (const item of splitList(text)) {
+    const separator = item.indexOf("=");
+    if (separator <= 0) throw new ConfigError(`invalid value "${text}" for --initial-cluster`);
+    const name = item.slice(0, separator);
+    cluster.set(name, [...(cluster.get(name) ?? []), item.slice(separator + 1)]);
+  }
+  return cluster;
+}
+
+/** Names of every flag, for help output. */
+export function flagNames(): string[] {
+  return flagSpecs.map((spec) => spec.name);
+}

@@ -1,0 +1,57 @@
+/**
+ * Failures the server reports to clients, each with etcd's gRPC status code and
+ * message. One class, one named value per failure; the API edge turns them into
+ * gRPC statuses unchanged.
+ */
+export const GrpcCode = {
+  Canceled: 1,
+  Unknown: 2,
+  InvalidArgument: 3,
+  DeadlineExceeded: 4,
+  NotFound: 5,
+  AlreadyExists: 6,
+  PermissionDenied: 7,
+  ResourceExhausted: 8,
+  FailedPrecondition: 9,
+  Aborted: 10,
+  OutOfRange: 11,
+  Unimplemented: 12,
+  Internal: 13,
+  Unavailable: 14,
+  DataLoss: 15,
+  Unauthenticated: 16,
+} as const;
+export type GrpcCode = (typeof GrpcCode)[keyof typeof GrpcCode];
+
+export class EtcdError extends Error {
+  constructor(
+    readonly grpcCode: GrpcCode,
+    message: string,
+  ) {
+    super(message);
+    this.name = "EtcdError";
+  }
+}
+
+const error = (code: GrpcCode, message: string): EtcdError => new EtcdError(code, message);
+
+export const ErrEmptyKey = error(GrpcCode.InvalidArgument, "etcdserver: key is not provided");
+export const ErrKeyNotFound = error(GrpcCode.InvalidArgument, "etcdserver: key not found");
+export const ErrValueProvided = error(GrpcCode.InvalidArgument, "etcdserver: value is provided");
+export const ErrLeaseProvided = error(GrpcCode.InvalidArgument, "etcdserver: lease is provided");
+export const ErrTooManyOps = error(GrpcCode.InvalidArgument, "etcdserver: too many operations in txn request");
+export const ErrDuplicateKey = error(GrpcCode.InvalidArgument, "etcdserver: duplicate key given in txn request");
+export const ErrInvalidSortOption = error(GrpcCode.InvalidArgument, "etcdserver: invalid sort option");
+export const ErrCompacted = error(GrpcCode.OutOfRange, "etcdserver: mvcc: required revision has been compacted");
+export const ErrFutureRevision = error(GrpcCode.OutOfRange, "etcdserver: mvcc: required revision is a future revision");
+export const ErrNoSpace = error(GrpcCode.ResourceExhausted, "etcdserver: mvcc: database space exceeded");
+export const ErrLeaseNotFound = error(GrpcCode.NotFound, "etcdserver: requested lease not found");
+export const ErrLeaseExists = error(GrpcCode.FailedPrecondition, "etcdserver: lease already exists");
+export const ErrLeaseTtlTooLarge = error(GrpcCode.OutOfRange, "etcdserver: too large lease TTL");
+export const ErrRequestTooLarge = error(GrpcCode.InvalidArgument, "etcdserver: request is too large");
+export const ErrTooManyRequests = error(GrpcCode.ResourceExhausted, "etcdserver: too many requests");
+export const ErrNoLeader = error(GrpcCode.Unavailable, "etcdserver: no leader");
+export const ErrTimeout = error(GrpcCode.Unavailable, "etcdserver: request timed out");
+export const ErrStopped = error(GrpcCode.Unavailable, "etcdserver: server stopped");
+export const ErrNotCapable = error(GrpcCode.Unavailable, "etcdserver: not capable");
+export const ErrMemberNotFound = error(GrpcCode.NotFound, "etcdserver: member not found");

@@ -1,0 +1,129 @@
+/**
+ * Every flag etcd 3.4 accepts, with etcd's defaults. `built: false` marks a
+ * feature tetcd does not have yet: setting such a flag to anything but its
+ * default stops the server at start with a "not supported yet" error, so that
+ * nothing is silently ignored.
+ */
+export type FlagKind = "string" | "int" | "bool" | "duration";
+
+export interface FlagSpec {
+  name: string;
+  kind: FlagKind;
+  default: string;
+  built: boolean;
+}
+
+function flag(name: string, kind: FlagKind, defaultValue: string, built = true): FlagSpec {
+  return { name, kind, default: defaultValue, built };
+}
+
+export const flagSpecs: readonly FlagSpec[] = [
+  // Member
+  flag("name", "string", "default"),
+  flag("data-dir", "string", ""),
+  flag("wal-dir", "string", ""),
+  flag("snapshot-count", "int", "100000"),
+  flag("heartbeat-interval", "int", "100"),
+  flag("election-timeout", "int", "1000"),
+  flag("initial-election-tick-advance", "bool", "true"),
+  flag("listen-peer-urls", "string", "http://localhost:2380"),
+  flag("listen-client-urls", "string", "http://localhost:2379"),
+  flag("max-snapshots", "int", "5"),
+  flag("max-wals", "int", "5"),
+  flag("quota-backend-bytes", "int", "0"),
+  flag("backend-batch-interval", "duration", ""),
+  flag("backend-batch-limit", "int", "0"),
+  flag("max-txn-ops", "int", "128"),
+  flag("max-request-bytes", "int", "1572864"),
+  flag("max-concurrent-streams", "int", "4294967295"),
+  flag("grpc-keepalive-min-time", "duration", "5s"),
+  flag("grpc-keepalive-interval", "duration", "2h"),
+  flag("grpc-keepalive-timeout", "duration", "20s"),
+  // Clustering: a single-member cluster of this member is what is built so far.
+  flag("initial-advertise-peer-urls", "string", "http://localhost:2380"),
+  flag("initial-cluster", "string", ""),
+  flag("initial-cluster-state", "string", "new"),
+  flag("initial-cluster-token", "string", "etcd-cluster"),
+  flag("advertise-client-urls", "string", "http://localhost:2379"),
+  flag("discovery", "string", "", false),
+  flag("discovery-fallback", "string", "proxy", false),
+  flag("discovery-proxy", "string", "", false),
+  flag("discovery-srv", "string", "", false),
+  flag("discovery-srv-name", "string", "", false),
+  flag("strict-reconfig-check", "bool", "true"),
+  flag("pre-vote", "bool", "false"),
+  flag("auto-compaction-retention", "string", "0", false),
+  flag("auto-compaction-mode", "string", "periodic"),
+  flag("enable-v2", "bool", "false", false),
+  flag("enable-grpc-gateway", "bool", "true"),
+  // Security
+  flag("cert-file", "string", "", false),
+  flag("key-file", "string", "", false),
+  flag("client-cert-auth", "bool", "false", false),
+  flag("client-crl-file", "string", "", false),
+  flag("client-cert-allowed-hostname", "string", "", false),
+  flag("trusted-ca-file", "string", "", false),
+  flag("auto-tls", "bool", "false", false),
+  flag("peer-cert-file", "string", "", false),
+  flag("peer-key-file", "string", "", false),
+  flag("peer-client-cert-auth", "bool", "false", false),
+  flag("peer-trusted-ca-file", "string", "", false),
+  flag("peer-cert-allowed-cn", "string", "", false),
+  flag("peer-cert-allowed-hostname", "string", "", false),
+  flag("peer-auto-tls", "bool", "false", false),
+  flag("peer-crl-file", "string", "", false),
+  flag("cipher-suites", "string", "", false),
+  flag("cors", "string", "*", false),
+  flag("host-whitelist", "string", "*", false),
+  // Auth
+  flag("auth-token", "string", "simple"),
+  flag("bcrypt-cost", "int", "10"),
+  flag("auth-token-ttl", "int", "300"),
+  // Profiling and monitoring
+  flag("enable-pprof", "bool", "false", false),
+  flag("metrics", "string", "basic"),
+  flag("listen-metrics-urls", "string", "", false),
+  // Logging
+  flag("logger", "string", "capnslog"),
+  flag("log-outputs", "string", "default"),
+  flag("log-output", "string", ""),
+  flag("log-level", "string", "info"),
+  flag("debug", "bool", "false"),
+  flag("log-package-levels", "string", ""),
+  // v2 proxy
+  flag("proxy", "string", "off", false),
+  flag("proxy-failure-wait", "int", "5000", false),
+  flag("proxy-refresh-interval", "int", "30000", false),
+  flag("proxy-dial-timeout", "int", "1000", false),
+  flag("proxy-write-timeout", "int", "5000", false),
+  flag("proxy-read-timeout", "int", "0", false),
+  // Experimental
+  flag("experimental-initial-corrupt-check", "bool", "false", false),
+  flag("experimental-corrupt-check-time", "duration", "0s", false),
+  flag("experimental-enable-v2v3", "string", "", false),
+  flag("experimental-backend-bbolt-freelist-type", "string", "array"),
+  flag("experimental-enable-lease-checkpoint", "bool", "false", false),
+  flag("experimental-compaction-batch-limit", "int", "1000"),
+  flag("experimental-peer-skip-client-san-verification", "bool", "false", false),
+  flag("experimental-watch-progress-notify-interval", "duration", "10m"),
+  flag("experimental-warning-apply-duration", "duration", "100ms"),
+  flag("force-new-cluster", "bool", "false", false),
+  flag("unsafe-no-fsync", "bool", "false", false),
+];
+
+export const flagsByName = new Map(flagSpecs.map((spec) => [spec.name, spec]));
+
+/** Parses etcd's duration syntax ("100ms", "5s", "2h", "1m30s") into milliseconds. */
+export function parseDurationMs(text: string): number {
+  if (text === "" || text === "0") return 0;
+  const unitMs: Record<string, number> = { ns: 1e-6, us: 1e-3, "µs": 1e-3, ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
+  let total = 0;
+  let rest = text;
+  while (rest.length > 0) {
+    const match = /^([0-9]+(?:\.[0-9]+)?)(ns|us|µs|ms|s|m|h)/.exec(rest);
+    if (match === null) throw new Error(`invalid duration "${text}"`);
+    total += Number(match[1]) * unitMs[match[2]!]!;
+    rest = rest.slice(match[0].length);
+  }
+  return total;
+}

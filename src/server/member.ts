@@ -1,0 +1,282 @@
+import { create, fromBinary, toBinary, type MessageInitShape } from "@bufbuild/protobuf";
+import { InternalRaftRequestSchema, RequestHeaderSchema, type InternalRaftRequest } from "../gen/etcdserverpb/raft_internal_pb.js";
+import {
+  AlarmRequest_AlarmAction as AlarmAction,
+  AlarmRequestSchema,
+  AlarmType,
+  type AlarmRequest,
+  type AlarmResponse,
+  type CompactionRequest,
+  type CompactionResponse,
+  type DeleteRangeRequest,
+  type DeleteRangeResponse,
+  type LeaseGrantRequest,
+  type LeaseGrantResponse,
+  type LeaseRevokeRequest,
+  type LeaseRevokeResponse,
+  type PutRequest,
+  type PutResponse,
+  type RangeRequest,
+  type RangeResponse,
+  type TxnRequest,
+  type TxnResponse,
+} from "../gen/etcdserverpb/rpc_pb.js";
+import { StoreError } from "../mvcc/errors.js";
+import type { MemberStorage } from "./storage.js";
+import { openStorage, startRecords } from "./storage.js";
+import { Applier, toEtcdError, type ApplyResponse, type ApplyResult } from "./applier.js";
+import type { ServerConfig } from "./config.js";
+import * as errors from "./errors.js";
+import { IdGenerator } from "./ids.js";
+import type { Logger } from "./logger.js";
+import { executeRange } from "./range.js";
+import type { LogEntry } from "./replicated-log.js";
+import { SingleMemberLog } from "./single-member-log.js";
+import { isTxnReadOnly, isTxnSerializable, compareToPath, executeAlongPath } from "./txn.js";
+import { quotaCost } from "./quota.js";
+
+/** The version of the etcd API this member speaks, as Status reports it. */
+export const serverVersion = "3.4.23";
+export const clusterVersion = "3.4.0";
+
+function raftRequest(init: MessageInitShape<typeof InternalRaftRequestSchema>): InternalRaftRequest {
+  return create(InternalRaftRequestSchema, init);
+}
+
+interface Waiter {
+  resolve: (result: ApplyResult) => void;
+}
+
+/**
+ * One member: takes client requests, proposes writes to the log, applies
+ * committed entries to the store and answers each request when its own entry
+ * has been applied. Reads are served from the local store.
+ */
+export class EtcdServer {
+  readonly memberId: bigint;
+  readonly clusterId: bigint;
+  private readonly storage: MemberStorage;
+  private readonly applier: Applier;
+  private readonly log: SingleMemberLog;
+  private readonly ids: IdGenerator;
+  private readonly waiters = new Map<bigint, Waiter>();
+  appliedIndex: number;
+  private failure: Error | undefined;
+  private appliedSinceSnapshot = 0;
+  private purging = false;
+
+  private constructor(
+    readonly config: ServerConfig,
+    private readonly logger: Logger,
+    storage: MemberStorage,
+  ) {
+    this.storage = storage;
+    this.memberId = storage.memberId;
+    this.clusterId = storage.clusterId;
+    const minLeaseTtlSeconds = Math.ceil((3 * Math.floor(config.electionTimeoutMs / config.heartbeatIntervalMs) * config.heartbeatIntervalMs) / 2 / 1000);
+    this.applier = new Applier(storage.store, storage.lessor, storage.alarms, minLeaseTtlSeconds);
+    this.ids = new IdGenerator(this.memberId, Date.now());
+    this.appliedIndex = storage.store.consistentIndex();
+    this.log = new SingleMemberLog(storage.wal, storage.term, this.memberId, storage.lastIndex, (entries) => this.apply(entries), (error) => this.fail(error));
+  }
+
+  /** Opens the data directory, replays what the backend has not applied, and is ready to serve. */
+  static async start(config: ServerConfig, logger: Logger): Promise<EtcdServer> {
+    const storage = openStorage(config);
+    await storage.wal.append(storage.startRecords);
+    const server = new EtcdServer(config, logger, storage);
+    if (storage.unapplied.length > 0) {
+      logger.info("replaying WAL entries", { from: storage.unapplied[0]!.index, to: storage.unapplied[storage.unapplied.length - 1]!.index });
+      server.apply(storage.unapplied);
+    }
+    return server;
+  }
+
+  get term(): number {
+    return this.log.term;
+  }
+
+  get store() {
+    return this.storage.store;
+  }
+
+  get backend() {
+    return this.storage.backend;
+  }
+
+  get alarms() {
+    return this.storage.alarms;
+  }
+
+  get leaderId(): bigint {
+    return this.log.leaderId;
+  }
+
+  get commitIndex(): number {
+    return this.log.commitIndex;
+  }
+
+  async range(request: RangeRequest): Promise<RangeResponse> {
+    if (!request.serializable) await this.linearizableRead();
+    return this.withStoreErrors(() => executeRange(this.store, request));
+  }
+
+  put(request: PutRequest): Promise<PutResponse> {
+    return this.proposeChecked(raftRequest({ put: request })) as Promise<PutResponse>;
+  }
+
+  deleteRange(request: DeleteRangeRequest): Promise<DeleteRangeResponse> {
+    return this.propose(raftRequest({ deleteRange: request })) as Promise<DeleteRangeResponse>;
+  }
+
+  async txn(request: TxnRequest): Promise<TxnResponse> {
+    if (isTxnReadOnly(request)) {
+      if (!isTxnSerializable(request)) await this.linearizableRead();
+      return this.withStoreErrors(() => this.readOnlyTxn(request));
+    }
+    return this.proposeChecked(raftRequest({ txn: request })) as Promise<TxnResponse>;
+  }
+
+  async compact(request: CompactionRequest): Promise<CompactionResponse> {
+    const result = await this.proposeForResult(raftRequest({ compaction: request }));
+    if (request.physical && result.physical !== undefined) await result.physical;
+    return this.unwrap(result) as CompactionResponse;
+  }
+
+  leaseGrant(request: LeaseGrantRequest): Promise<LeaseGrantResponse> {
+    while (request.ID === 0n) request.ID = this.ids.generate() & ((1n << 63n) - 1n);
+    return this.proposeChecked(raftRequest({ leaseGrant: request })) as Promise<LeaseGrantResponse>;
+  }
+
+  leaseRevoke(request: LeaseRevokeRequest): Promise<LeaseRevokeResponse> {
+    return this.propose(raftRequest({ leaseRevoke: request })) as Promise<LeaseRevokeResponse>;
+  }
+
+  alarm(request: AlarmRequest): Promise<AlarmResponse> {
+    return this.propose(raftRequest({ alarm: request })) as Promise<AlarmResponse>;
+  }
+
+  /** Waits until every write acknowledged before the call is visible locally. */
+  async linearizableRead(): Promise<void> {
+    const index = await this.log.readIndex();
+    while (this.appliedIndex < index) await new Promise((resolve) => setImmediate(resolve));
+  }
+
+  private readOnlyTxn(request: TxnRequest): TxnResponse {
+    const path = compareToPath(this.store, request);
+    const response = executeAlongPath(
+      request,
+      path,
+      (op) => {
+        if (op.request.case !== "requestRange") throw new Error("write in a read-only txn");
+        return { case: "responseRange", value: executeRange(this.store, op.request.value) };
+      },
+      false,
+    ).response;
+    response.header = { $typeName: "etcdserverpb.ResponseHeader", clusterId: 0n, memberId: 0n, revision: BigInt(this.store.currentRevision), raftTerm: 0n };
+    return response;
+  }
+
+  private withStoreErrors<T>(body: () => T): T {
+    try {
+      return body();
+    } catch (error) {
+      if (error instanceof StoreError) throw toEtcdError(error);
+      throw error;
+    }
+  }
+
+  /** Proposes a request that adds data: refused, and the NOSPACE alarm raised, past the backend quota. */
+  private async proposeChecked(request: InternalRaftRequest): Promise<ApplyResponse> {
+    const costBytes = quotaCost(request);
+    const { sizeBytes } = this.backend.size();
+    if (sizeBytes + costBytes >= this.config.quotaBackendBytes) {
+      if (!this.alarms.has(AlarmType.NOSPACE)) {
+        const activate = create(AlarmRequestSchema, { action: AlarmAction.ACTIVATE, memberID: this.memberId, alarm: AlarmType.NOSPACE });
+        this.logger.warn("alarm raised", { alarm: "NOSPACE", "backend-size-bytes": sizeBytes, "quota-size-bytes": this.config.quotaBackendBytes });
+        void this.propose(raftRequest({ alarm: activate })).catch(() => undefined);
+      }
+      throw errors.ErrNoSpace;
+    }
+    return this.propose(request);
+  }
+
+  private async propose(request: InternalRaftRequest): Promise<ApplyResponse> {
+    return this.unwrap(await this.proposeForResult(request));
+  }
+
+  private proposeForResult(request: InternalRaftRequest): Promise<ApplyResult> {
+    if (this.failure !== undefined) return Promise.reject(errors.ErrStopped);
+    const id = this.ids.generate();
+    request.header = create(RequestHeaderSchema, { ID: id });
+    const data = toBinary(InternalRaftRequestSchema, request);
+    if (data.length > this.config.maxRequestBytes) return Promise.reject(errors.ErrRequestTooLarge);
+    return new Promise<ApplyResult>((resolve) => {
+      this.waiters.set(id, { resolve });
+      this.log.propose(data);
+    });
+  }
+
+  private unwrap(result: ApplyResult): ApplyResponse {
+    if (result.error !== undefined) throw result.error;
+    return result.response!;
+  }
+
+  /** Applies committed entries in one backend transaction, then answers their waiters. */
+  private apply(entries: LogEntry[]): void {
+    const results: Array<[bigint, ApplyResult]> = [];
+    this.backend.write(() => {
+      for (const entry of entries) {
+        if (entry.index <= this.appliedIndex) continue;
+        const request = fromBinary(InternalRaftRequestSchema, entry.data);
+        const result = this.applier.apply(request);
+        const id = request.header?.ID ?? 0n;
+        if (this.waiters.has(id)) results.push([id, result]);
+        this.storage.store.setConsistentIndex(entry.index);
+        this.appliedIndex = entry.index;
+      }
+    });
+    for (const [id, result] of results) {
+      this.waiters.get(id)?.resolve(result);
+      this.waiters.delete(id);
+    }
+    this.appliedSinceSnapshot += entries.length;
+    if (this.appliedSinceSnapshot >= this.config.snapshotCount) void this.purgeWal();
+  }
+
+  /**
+   * Once --snapshot-count entries are applied, the backend holds them: after it
+   * is flushed to disk, the WAL segments before this point are deleted.
+   */
+  private async purgeWal(): Promise<void> {
+    if (this.purging || this.log.busy) return;
+    this.purging = true;
+    try {
+      await this.backend.flushed();
+      if (this.log.busy || this.appliedIndex !== this.log.lastIndex) return;
+      await this.storage.wal.rotateAndPurge();
+      await this.storage.wal.append(startRecords(this.memberId, this.clusterId, this.term));
+      this.appliedSinceSnapshot = 0;
+    } catch (error) {
+      this.fail(error as Error);
+    } finally {
+      this.purging = false;
+    }
+  }
+
+  private fail(error: Error): void {
+    // A storage failure is never swallowed: the member stops serving writes.
+    this.failure = error;
+    this.logger.error("storage failure; member stops accepting writes", { error: error.message });
+    for (const waiter of this.waiters.values()) waiter.resolve({ error: errors.ErrStopped });
+    this.waiters.clear();
+  }
+
+  async close(): Promise<void> {
+    await this.log.close();
+    await this.store.compactionsDone();
+    await this.storage.wal.close();
+    await this.backend.close();
+  }
+}
+

@@ -1,0 +1,203 @@
+import { closeSync, fdatasync, fsyncSync, ftruncateSync, mkdirSync, openSync, readdirSync, readFileSync, unlinkSync, write } from "node:fs";
+import { join } from "node:path";
+import { promisify } from "node:util";
+import { decodeRecord, encodeRecord, type WalRecord } from "./record.js";
+
+const writeAsync = promisify(write);
+const fdatasyncAsync = promisify(fdatasync);
+
+/** Limits of the WAL, kept in one place. */
+export const walLimits = {
+  /** A segment is closed and a new one started past this size. */
+  segmentBytesMax: 64 * 1024 * 1024,
+} as const;
+
+export class WalCorruptError extends Error {
+  constructor(
+    readonly file: string,
+    readonly offset: number,
+    reason: string,
+  ) {
+    super(`wal: corrupt record in ${file} at offset ${offset}: ${reason}`);
+    this.name = "WalCorruptError";
+  }
+}
+
+interface Segment {
+  sequence: number;
+  name: string;
+}
+
+/**
+ * The write-ahead log: records appended to numbered segment files
+ * (`0000000000000001.wal`, ...), each batch written with one write and made
+ * durable with one fdatasync before `append` resolves. Concurrent appends while
+ * a sync is in flight form the next batch (group commit).
+ *
+ * On open, a torn record at the very end of the last segment (a write the crash
+ * interrupted) is cut off; a bad record anywhere else is corruption, reported
+ * with its file and offset.
+ */
+export class Wal {
+  private fd: number;
+  private segmentBytes: number;
+  private pending: Buffer[] = [];
+  private pendingWaiters: Array<{ resolve: () => void; reject: (error: Error) => void }> = [];
+  private flushing = false;
+  private failed: Error | undefined;
+
+  private constructor(
+    readonly directory: string,
+    private segments: Segment[],
+  ) {
+    const last = segments[segments.length - 1]!;
+    this.fd = openSync(join(directory, last.name), "a");
+    this.segmentBytes = 0;
+  }
+
+  /** Opens (creating if needed) the WAL in `directory` and returns every record in it. */
+  static open(directory: string): { wal: Wal; records: WalRecord[] } {
+    mkdirSync(directory, { recursive: true });
+    const segments = listSegments(directory);
+    const records: WalRecord[] = [];
+    segments.forEach((segment, position) => {
+      const path = join(directory, segment.name);
+      const bytes = readFileSync(path);
+      const validEnd = readSegment(path, bytes, position === segments.length - 1, records);
+      if (validEnd < bytes.length) {
+        const fd = openSync(path, "r+");
+        ftruncateSync(fd, validEnd);
+        fsyncSync(fd);
+        closeSync(fd);
+      }
+    });
+    if (segments.length === 0) {
+      const first = { sequence: 1, name: segmentName(1) };
+      closeSync(openSync(join(directory, first.name), "a"));
+      syncDirectory(directory);
+      segments.push(first);
+    }
+    const wal = new Wal(directory, segments);
+    wal.segmentBytes = readFileSync(join(directory, segments[segments.length - 1]!.name)).length;
+    return { wal, records };
+  }
+
+  /** Appends `records`; resolves once they, and every record before them, are on disk. */
+  append(records: WalRecord[]): Promise<void> {
+    if (this.failed !== undefined) return Promise.reject(this.failed);
+    for (const record of records) this.pending.push(encodeRecord(record));
+    const done = new Promise<void>((resolve, reject) => this.pendingWaiters.push({ resolve, reject }));
+    if (!this.flushing) void this.flush();
+    return done;
+  }
+
+  private async flush(): Promise<void> {
+    this.flushing = true;
+    while (this.pending.length > 0 && this.failed === undefined) {
+      const batch = Buffer.concat(this.pending);
+      const waiters = this.pendingWaiters;
+      this.pending = [];
+      this.pendingWaiters = [];
+      try {
+        if (this.segmentBytes > 0 && this.segmentBytes + batch.length > walLimits.segmentBytesMax) this.startSegment();
+        let written = 0;
+        while (written < batch.length) {
+          const { bytesWritten } = await writeAsync(this.fd, batch, written, batch.length - written);
+          written += bytesWritten;
+        }
+        await fdatasyncAsync(this.fd);
+        this.segmentBytes += batch.length;
+        for (const waiter of waiters) waiter.resolve();
+      } catch (error) {
+        // A storage error is never swallowed: this WAL accepts nothing more.
+        this.failed = error instanceof Error ? error : new Error(String(error));
+        for (const waiter of [...waiters, ...this.pendingWaiters]) waiter.reject(this.failed);
+        this.pendingWaiters = [];
+      }
+    }
+    this.flushing = false;
+  }
+
+  private startSegment(): void {
+    fsyncSync(this.fd);
+    closeSync(this.fd);
+    const sequence = this.segments[this.segments.length - 1]!.sequence + 1;
+    const segment = { sequence, name: segmentName(sequence) };
+    this.fd = openSync(join(this.directory, segment.name), "a");
+    syncDirectory(this.directory);
+    this.segments.push(segment);
+    this.segmentBytes = 0;
+  }
+
+  /** Number of closed segments (every segment but the one being written). */
+  get closedSegments(): number {
+    return this.segments.length - 1;
+  }
+
+  /**
+   * Starts a new segment and deletes all the older ones; the caller has made
+   * their contents redundant (durably applied to the backend) and must write
+   * into the new segment whatever state a restart still needs.
+   */
+  async rotateAndPurge(): Promise<void> {
+    await this.idle();
+    this.startSegment();
+    const old = this.segments.slice(0, -1);
+    for (const segment of old) unlinkSync(join(this.directory, segment.name));
+    syncDirectory(this.directory);
+    this.segments = this.segments.slice(-1);
+  }
+
+  private async idle(): Promise<void> {
+    while (this.flushing) await new Promise((resolve) => setImmediate(resolve));
+    if (this.failed !== undefined) throw this.failed;
+  }
+
+  async close(): Promise<void> {
+    await this.idle();
+    closeSync(this.fd);
+  }
+}
+
+function readSegment(path: string, bytes: Buffer, isLastSegment: boolean, records: WalRecord[]): number {
+  let offset = 0;
+  while (offset < bytes.length) {
+    const result = decodeRecord(bytes, offset);
+    if (result.kind === "record") {
+      records.push({ type: result.record.type, payload: Buffer.from(result.record.payload) });
+      offset = result.next;
+      continue;
+    }
+    const isTail = isLastSegment && (result.kind === "incomplete" || recordEndsAtFileEnd(bytes, offset));
+    if (isTail) return offset;
+    throw new WalCorruptError(path, offset, result.kind === "incomplete" ? "truncated record" : result.reason);
+  }
+  return offset;
+}
+
+/** A checksum failure on the file's final record is a torn write, not corruption. */
+function recordEndsAtFileEnd(bytes: Buffer, offset: number): boolean {
+  if (bytes.length - offset < 4) return true;
+  const length = bytes.readUInt32LE(offset);
+  return offset + 9 + length >= bytes.length;
+}
+
+function listSegments(directory: string): Segment[] {
+  return readdirSync(directory)
+    .filter((name) => /^[0-9a-f]{16}\.wal$/.test(name))
+    .sort()
+    .map((name) => ({ sequence: parseInt(name.slice(0, 16), 16), name }));
+}
+
+function segmentName(sequence: number): string {
+  return `${sequence.toString(16).padStart(16, "0")}.wal`;
+}
+
+function syncDirectory(directory: string): void {
+  const fd = openSync(directory, "r");
+  try {
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+}
