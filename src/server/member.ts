@@ -35,8 +35,8 @@ import { SingleMemberLog } from "./single-member-log.js";
 import { isTxnReadOnly, isTxnSerializable, compareToPath, executeAlongPath } from "./txn.js";
 import { quotaCost } from "./quota.js";
 
-/** The version of the etcd API this member speaks, as Status reports it. */
-export const serverVersion = "3.4.23";
+/** The etcd release whose behaviour this member matches, as Status reports it. */
+export const etcdVersion = "3.4.23";
 export const clusterVersion = "3.4.0";
 
 function raftRequest(init: MessageInitShape<typeof InternalRaftRequestSchema>): InternalRaftRequest {
@@ -102,6 +102,10 @@ export class EtcdServer {
 
   get backend() {
     return this.storage.backend;
+  }
+
+  get lessor() {
+    return this.storage.lessor;
   }
 
   get alarms() {

@@ -1,0 +1,45 @@
+import { create } from "@bufbuild/protobuf";
+import type * as grpc from "@grpc/grpc-js";
+import { HashKVResponseSchema, StatusResponseSchema, type AlarmRequest, type HashKVRequest } from "../gen/etcdserverpb/rpc_pb.js";
+import { StoreError } from "../mvcc/errors.js";
+import { AlarmType } from "../server/alarms.js";
+import { toEtcdError } from "../server/applier.js";
+import { etcdVersion, type EtcdServer } from "../server/member.js";
+import { unary } from "./grpc.js";
+import { fillHeader } from "./header.js";
+
+/** etcd's Maintenance service: status, hashes and alarms. */
+export function maintenanceService(server: EtcdServer): grpc.UntypedServiceImplementation {
+  return {
+    status: unary(() => {
+      const { sizeBytes, sizeInUseBytes } = server.backend.size();
+      return fillHeader(
+        server,
+        create(StatusResponseSchema, {
+          version: etcdVersion,
+          dbSize: BigInt(sizeBytes),
+          dbSizeInUse: BigInt(sizeInUseBytes),
+          leader: server.leaderId,
+          raftIndex: BigInt(server.commitIndex),
+          raftTerm: BigInt(server.term),
+          raftAppliedIndex: BigInt(server.appliedIndex),
+          errors: server.alarms.list().map((alarm) => `memberID:${alarm.memberId} alarm:${AlarmType[alarm.type]} `),
+          isLearner: false,
+        }),
+      );
+    }),
+    hashKV: unary((request: HashKVRequest) => {
+      try {
+        const result = server.store.hashByRevision(Number(request.revision));
+        const response = create(HashKVResponseSchema, { hash: result.hash, compactRevision: BigInt(result.compactRevision) });
+        response.header = fillHeader(server, create(HashKVResponseSchema)).header!;
+        response.header.revision = BigInt(result.currentRevision);
+        return response;
+      } catch (error) {
+        if (error instanceof StoreError) throw toEtcdError(error);
+        throw error;
+      }
+    }),
+    alarm: unary(async (request: AlarmRequest) => fillHeader(server, await server.alarm(request))),
+  };
+}
