@@ -1,0 +1,525 @@
+/**
+ * The raft state machine: roles, terms, votes, and the dispatch of messages.
+ * A role change swaps the step and tick functions; the per-role rules live in
+ * leader.ts and follower.ts, replication helpers in replication.ts.
+ *
+ * Pure and synchronous: inputs are ticks and messages, outputs are appended to
+ * `messages` / `messagesAfterPersist` and to the log, and collected by RawNode.
+ */
+import type { ResolvedConfig, Config } from "./config.js";
+import { resolveConfig } from "./config.js";
+import type { Entry, Message, NodeId, HardState } from "./messages.js";
+import {
+  EntryType,
+  MessageType,
+  None,
+  entryPayloadBytes,
+  message,
+  mustSendAfterPersist,
+  voteResponseType,
+  isResponseMessage,
+} from "./messages.js";
+import { RaftLog } from "./log.js";
+import { ProgressTracker } from "./tracker.js";
+import { ProgressState } from "./progress.js";
+import { ReadOnly } from "./read-only.js";
+import type { ReadState } from "./read-only.js";
+import { restoreConfState } from "./confchange.js";
+import { VoteResult } from "./quorum.js";
+import type { RaftError } from "./errors.js";
+import { assert, ErrCompacted } from "./errors.js";
+import { stepLeader } from "./leader.js";
+import { stepCandidate, stepFollower } from "./follower.js";
+import { switchToConfig } from "./membership.js";
+
+export const StateType = {
+  Follower: "follower",
+  Candidate: "candidate",
+  Leader: "leader",
+  PreCandidate: "pre-candidate",
+} as const;
+export type StateType = (typeof StateType)[keyof typeof StateType];
+
+export const CampaignType = {
+  PreElection: "CampaignPreElection",
+  Election: "CampaignElection",
+  Transfer: "CampaignTransfer",
+} as const;
+export type CampaignType = (typeof CampaignType)[keyof typeof CampaignType];
+
+/** The context of a MsgVote sent on leadership transfer: it overrides a voter's leader lease. */
+export const campaignTransferContext = new TextEncoder().encode(CampaignType.Transfer);
+
+function isTransferContext(context: Uint8Array): boolean {
+  if (context.length !== campaignTransferContext.length) return false;
+  return context.every((byte, i) => byte === campaignTransferContext[i]);
+}
+
+export type StepFunction = (r: Raft, m: Message) => RaftError | undefined;
+
+export class Raft {
+  readonly id: NodeId;
+  readonly config: ResolvedConfig;
+  term = 0;
+  vote: NodeId = None;
+  readStates: ReadState[] = [];
+  readonly log: RaftLog;
+  tracker: ProgressTracker;
+  state: StateType = StateType.Follower;
+  isLearner = false;
+  /** Messages that may be sent at once (before this node's pending writes are durable). */
+  messages: Message[] = [];
+  /** Messages that may be sent only after the current Ready is persisted; those to self are stepped on advance. */
+  messagesAfterPersist: Message[] = [];
+  lead: NodeId = None;
+  leadTransferee: NodeId = None;
+  /** Index of the last conf change proposed; a new one waits until it is applied. */
+  pendingConfIndex = 0;
+  /** Payload bytes of uncommitted entries appended by this leader. */
+  uncommittedSize = 0;
+  readOnly = new ReadOnly();
+  /** Reads that arrived before the leader committed an entry of its term. */
+  pendingReadIndexMessages: Message[] = [];
+  electionElapsed = 0;
+  heartbeatElapsed = 0;
+  randomizedElectionTimeout = 0;
+  tickFunction: (r: Raft) => void = tickElection;
+  stepFunction: StepFunction = stepFollower;
+
+  constructor(config: Config) {
+    this.config = resolveConfig(config);
+    this.id = this.config.id;
+    this.log = new RaftLog(this.config.storage, this.config.maxCommittedSizePerReadyBytes);
+    this.tracker = new ProgressTracker(this.config.maxInflightMessages, this.config.maxInflightBytes);
+    const { hardState, confState } = this.config.storage.initialState();
+    const restored = restoreConfState(this.tracker, confState, this.log.lastIndex());
+    switchToConfig(this, restored.config, restored.progress);
+    if (hardState.term !== 0 || hardState.vote !== None || hardState.commit !== 0) this.loadState(hardState);
+    if (this.config.applied > 0) this.log.appliedTo(this.config.applied);
+    this.becomeFollower(this.term, None);
+  }
+
+  trace(line: string): void {
+    this.config.logger?.(`${this.id} [term ${this.term} ${this.state}] ${line}`);
+  }
+
+  hardState(): HardState {
+    return { term: this.term, vote: this.vote, commit: this.log.committed };
+  }
+
+  private loadState(state: HardState): void {
+    assert(
+      state.commit >= this.log.committed && state.commit <= this.log.lastIndex(),
+      `raft: ${this.id} state.commit ${state.commit} is out of range [${this.log.committed}, ${this.log.lastIndex()}]`,
+    );
+    this.log.committed = state.commit;
+    this.term = state.term;
+    this.vote = state.vote;
+  }
+
+  // ---- sending ----
+
+  /** Queues a message; stamps from and (for non-vote, non-local messages) the term. */
+  send(m: Message): void {
+    m.from = this.id;
+    const isVote = m.type === MessageType.MsgVote || m.type === MessageType.MsgVoteResp || m.type === MessageType.MsgPreVote || m.type === MessageType.MsgPreVoteResp;
+    if (isVote) {
+      assert(m.term !== 0, `raft: term should be set when sending ${MessageType[m.type]}`);
+    } else {
+      assert(m.term === 0, `raft: term should not be set when sending ${MessageType[m.type]} (was ${m.term})`);
+      // Proposals and read requests forwarded to the leader travel as local messages (term 0).
+      if (m.type !== MessageType.MsgProp && m.type !== MessageType.MsgReadIndex) m.term = this.term;
+    }
+    if (m.to === this.id) {
+      assert(isResponseMessage(m.type), `raft: ${MessageType[m.type]} addressed to self`);
+      this.messagesAfterPersist.push(m);
+    } else if (mustSendAfterPersist(m.type)) {
+      this.messagesAfterPersist.push(m);
+    } else {
+      this.messages.push(m);
+    }
+  }
+
+  // ---- roles ----
+
+  reset(term: number): void {
+    if (this.term !== term) {
+      this.term = term;
+      this.vote = None;
+    }
+    this.lead = None;
+    this.electionElapsed = 0;
+    this.heartbeatElapsed = 0;
+    this.resetRandomizedElectionTimeout();
+    this.abortLeaderTransfer();
+    this.tracker.resetVotes();
+    const lastIndex = this.log.lastIndex();
+    const stableLastIndex = this.log.unstable.entries.length > 0 ? this.log.unstable.offset - 1 : lastIndex;
+    for (const [id, old] of this.tracker.progress) {
+      const progress = this.tracker.newProgress(lastIndex + 1, old.isLearner);
+      if (id === this.id) progress.match = stableLastIndex;
+      this.tracker.progress.set(id, progress);
+    }
+    this.pendingConfIndex = 0;
+    this.uncommittedSize = 0;
+    this.readOnly = new ReadOnly();
+  }
+
+  becomeFollower(term: number, lead: NodeId): void {
+    this.stepFunction = stepFollower;
+    this.reset(term);
+    this.tickFunction = tickElection;
+    this.lead = lead;
+    this.state = StateType.Follower;
+    this.trace(`became follower at term ${this.term}${lead === None ? "" : ` with leader ${lead}`}`);
+  }
+
+  becomeCandidate(): void {
+    assert(this.state !== StateType.Leader, "raft: invalid transition [leader -> candidate]");
+    this.stepFunction = stepCandidate;
+    this.reset(this.term + 1);
+    this.tickFunction = tickElection;
+    this.vote = this.id;
+    this.state = StateType.Candidate;
+    this.trace(`became candidate at term ${this.term}`);
+  }
+
+  becomePreCandidate(): void {
+    assert(this.state !== StateType.Leader, "raft: invalid transition [leader -> pre-candidate]");
+    // Pre-vote changes neither the term nor the vote.
+    this.stepFunction = stepCandidate;
+    this.tracker.resetVotes();
+    this.tickFunction = tickElection;
+    this.lead = None;
+    this.state = StateType.PreCandidate;
+    this.trace(`became pre-candidate at term ${this.term}`);
+  }
+
+  becomeLeader(): void {
+    assert(this.state !== StateType.Follower, "raft: invalid transition [follower -> leader]");
+    this.stepFunction = stepLeader;
+    this.reset(this.term);
+    this.tickFunction = tickHeartbeat;
+    this.lead = this.id;
+    this.state = StateType.Leader;
+    // The leader's own progress is in replicate state; it acknowledges itself after persisting.
+    this.tracker.progress.get(this.id)?.becomeReplicate();
+    const self = this.tracker.progress.get(this.id);
+    if (self !== undefined) self.match = this.log.unstable.entries.length > 0 ? this.log.unstable.offset - 1 : this.log.lastIndex();
+    // Conf changes in the uncommitted tail may be pending; wait for them to be applied.
+    this.pendingConfIndex = this.log.lastIndex();
+    const appended = this.appendEntries([{ term: 0, index: 0, type: EntryType.EntryNormal, data: new Uint8Array(0) }]);
+    assert(appended, "raft: empty entry was dropped");
+    this.trace(`became leader at term ${this.term}`);
+  }
+
+  /** Whether this node may campaign: a voter with no snapshot waiting to be applied. */
+  promotable(): boolean {
+    const progress = this.tracker.progress.get(this.id);
+    return progress !== undefined && !progress.isLearner && this.log.unstable.snapshot === undefined;
+  }
+
+  // ---- elections ----
+
+  hup(campaign: CampaignType): void {
+    if (this.state === StateType.Leader) return;
+    if (!this.promotable()) {
+      this.trace("is unpromotable and can not campaign");
+      return;
+    }
+    if (this.hasUnappliedConfChanges()) {
+      this.trace("cannot campaign: pending configuration changes to apply");
+      return;
+    }
+    this.campaign(campaign);
+  }
+
+  private hasUnappliedConfChanges(): boolean {
+    if (this.log.applied >= this.log.committed) return false;
+    const entries = this.log.slice(Math.max(this.log.applied + 1, this.log.firstIndex()), this.log.committed + 1, Number.MAX_SAFE_INTEGER);
+    return entries.some((entry) => entry.type !== EntryType.EntryNormal);
+  }
+
+  campaign(campaign: CampaignType): void {
+    if (!this.promotable()) return;
+    let term: number;
+    let voteType: MessageType;
+    if (campaign === CampaignType.PreElection) {
+      this.becomePreCandidate();
+      voteType = MessageType.MsgPreVote;
+      term = this.term + 1;
+    } else {
+      this.becomeCandidate();
+      voteType = MessageType.MsgVote;
+      term = this.term;
+    }
+    const lastIndex = this.log.lastIndex();
+    const lastTerm = this.log.lastTerm();
+    const context = campaign === CampaignType.Transfer ? campaignTransferContext : new Uint8Array(0);
+    for (const id of [...this.tracker.voterIds()].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0))) {
+      if (id === this.id) continue;
+      this.send(message({ type: voteType, to: id, term, index: lastIndex, logTerm: lastTerm, context }));
+    }
+    if (voteType === MessageType.MsgPreVote) {
+      // A pre-vote for oneself changes no durable state: count it at once.
+      this.afterVote(this.poll(this.id, true));
+    } else {
+      // A vote for oneself counts once the term and vote are durable: RawNode steps it on advance().
+      this.send(message({ type: MessageType.MsgVoteResp, to: this.id, term }));
+    }
+  }
+
+  poll(id: NodeId, granted: boolean): VoteResult {
+    this.tracker.recordVote(id, granted);
+    const { granted: grants, rejected, result } = this.tracker.tallyVotes();
+    this.trace(`has received ${grants} votes and ${rejected} rejections`);
+    return result;
+  }
+
+  afterVote(result: VoteResult): void {
+    if (result === VoteResult.Won) {
+      if (this.state === StateType.PreCandidate) {
+        this.campaign(CampaignType.Election);
+      } else {
+        this.becomeLeader();
+        this.bcastAppend();
+      }
+    } else if (result === VoteResult.Lost) {
+      this.becomeFollower(this.term, None);
+    }
+  }
+
+  // ---- the entry point ----
+
+  step(m: Message): RaftError | undefined {
+    if (m.term !== 0 && m.term > this.term) {
+      if (!this.acceptHigherTerm(m)) return undefined;
+    } else if (m.term !== 0 && m.term < this.term) {
+      this.answerLowerTerm(m);
+      return undefined;
+    }
+    switch (m.type) {
+      case MessageType.MsgHup:
+        this.hup(this.config.preVote ? CampaignType.PreElection : CampaignType.Election);
+        return undefined;
+      case MessageType.MsgVote:
+      case MessageType.MsgPreVote:
+        this.handleVoteRequest(m);
+        return undefined;
+      default:
+        return this.stepFunction(this, m);
+    }
+  }
+
+  /** A message from a higher term: maybe ignore it (leader lease), else adopt the term. Returns false to drop it. */
+  private acceptHigherTerm(m: Message): boolean {
+    if (m.type === MessageType.MsgVote || m.type === MessageType.MsgPreVote) {
+      const force = isTransferContext(m.context);
+      const inLease = this.config.checkQuorum && this.lead !== None && this.electionElapsed < this.config.electionTick;
+      if (!force && inLease) {
+        this.trace(`ignored ${MessageType[m.type]} from ${m.from} at term ${m.term}: lease is not expired`);
+        return false;
+      }
+    }
+    if (m.type === MessageType.MsgPreVote) return true; // never change the term for a pre-vote
+    if (m.type === MessageType.MsgPreVoteResp && !m.reject) return true; // we become candidate on a quorum
+    if (m.type === MessageType.MsgApp || m.type === MessageType.MsgHeartbeat || m.type === MessageType.MsgSnap) {
+      this.becomeFollower(m.term, m.from);
+    } else {
+      this.becomeFollower(m.term, None);
+    }
+    return true;
+  }
+
+  private answerLowerTerm(m: Message): void {
+    if ((this.config.checkQuorum || this.config.preVote) && (m.type === MessageType.MsgHeartbeat || m.type === MessageType.MsgApp)) {
+      // A stale leader, or a node we out-termed while partitioned: tell it our term so that it steps down.
+      this.send(message({ type: MessageType.MsgAppResp, to: m.from }));
+    } else if (m.type === MessageType.MsgPreVote) {
+      this.send(message({ type: MessageType.MsgPreVoteResp, to: m.from, term: this.term, reject: true }));
+    }
+  }
+
+  private handleVoteRequest(m: Message): void {
+    const faults = this.config.testingFaults;
+    const canVote =
+      faults.grantMultipleVotesPerTerm === true ||
+      this.vote === m.from ||
+      (this.vote === None && this.lead === None) ||
+      (m.type === MessageType.MsgPreVote && m.term > this.term);
+    const upToDate = faults.ignoreLogWhenVoting === true || this.log.isUpToDate(m.index, m.logTerm);
+    if (canVote && upToDate) {
+      this.trace(`cast ${MessageType[m.type]} for ${m.from} at term ${m.term}`);
+      this.send(message({ type: voteResponseType(m.type), to: m.from, term: m.term }));
+      if (m.type === MessageType.MsgVote) {
+        this.electionElapsed = 0;
+        this.vote = m.from;
+      }
+    } else {
+      this.trace(`rejected ${MessageType[m.type]} from ${m.from} at term ${m.term}`);
+      this.send(message({ type: voteResponseType(m.type), to: m.from, term: this.term, reject: true }));
+    }
+  }
+
+  tick(): void {
+    this.tickFunction(this);
+  }
+
+  // ---- shared helpers ----
+
+  resetRandomizedElectionTimeout(): void {
+    this.randomizedElectionTimeout = this.config.electionTick + this.config.random.nextInt(this.config.electionTick);
+  }
+
+  pastElectionTimeout(): boolean {
+    return this.electionElapsed >= this.randomizedElectionTimeout;
+  }
+
+  abortLeaderTransfer(): void {
+    this.leadTransferee = None;
+  }
+
+  committedEntryInCurrentTerm(): boolean {
+    return this.log.termOrZero(this.log.committed) === this.term;
+  }
+
+  /** Appends entries to the leader's log; false if the uncommitted-size limit drops them. */
+  appendEntries(entries: Entry[]): boolean {
+    const lastIndex = this.log.lastIndex();
+    const stamped = entries.map((entry, i) => ({ ...entry, term: this.term, index: lastIndex + 1 + i }));
+    if (!this.increaseUncommittedSize(stamped)) {
+      this.trace("appending new entries would exceed the uncommitted entry size limit; dropping proposal");
+      return false;
+    }
+    this.log.append(stamped);
+    return true;
+  }
+
+  private increaseUncommittedSize(entries: Entry[]): boolean {
+    let size = 0;
+    for (const entry of entries) size += entryPayloadBytes(entry);
+    const max = this.config.maxUncommittedEntriesSizeBytes;
+    // An empty proposal, or the first one over an empty backlog, is always accepted.
+    if (max > 0 && this.uncommittedSize > 0 && size > 0 && this.uncommittedSize + size > max) return false;
+    this.uncommittedSize += size;
+    return true;
+  }
+
+  reduceUncommittedSize(entries: readonly Entry[]): void {
+    if (this.state !== StateType.Leader) return;
+    let size = 0;
+    for (const entry of entries) size += entryPayloadBytes(entry);
+    this.uncommittedSize = size > this.uncommittedSize ? 0 : this.uncommittedSize - size;
+  }
+
+  /** Commits what a quorum has acknowledged; only an entry of the current term commits by counting. */
+  maybeCommit(): boolean {
+    const index = this.tracker.committed();
+    if (this.config.testingFaults.commitEntriesOfEarlierTerms === true) {
+      if (index > this.log.committed && index <= this.log.lastIndex()) {
+        this.log.commitTo(index);
+        return true;
+      }
+      return false;
+    }
+    return this.log.maybeCommit(index, this.term);
+  }
+
+  bcastAppend(): void {
+    for (const id of this.tracker.memberIds()) {
+      if (id !== this.id) this.sendAppend(id);
+    }
+  }
+
+  sendAppend(to: NodeId): void {
+    this.maybeSendAppend(to, true);
+  }
+
+  /**
+   * Sends entries from the follower's next index, or a snapshot if they are
+   * compacted. With sendIfEmpty false, sends only if there are entries.
+   * Returns whether a message was sent.
+   */
+  maybeSendAppend(to: NodeId, sendIfEmpty: boolean): boolean {
+    const progress = this.tracker.progress.get(to);
+    if (progress === undefined || progress.isPaused()) return false;
+    const previousIndex = progress.next - 1;
+    let previousTerm: number;
+    let entries: Entry[];
+    try {
+      previousTerm = this.log.term(previousIndex);
+      // A full window in replicate state sends an empty MsgApp: its answer clears the
+      // window even if every message in flight was lost.
+      const throttled = progress.state === ProgressState.Replicate && progress.inflights.full();
+      entries =
+        throttled || progress.next > this.log.lastIndex()
+          ? []
+          : this.log.slice(progress.next, this.log.lastIndex() + 1, this.config.maxSizePerMessageBytes);
+    } catch (error) {
+      if (error === ErrCompacted) return this.maybeSendSnapshot(to);
+      throw error;
+    }
+    if (entries.length === 0 && !sendIfEmpty) return false;
+    let bytes = 0;
+    for (const entry of entries) bytes += entryPayloadBytes(entry);
+    this.send(message({ type: MessageType.MsgApp, to, index: previousIndex, logTerm: previousTerm, entries, commit: this.log.committed }));
+    progress.sentEntries(entries.length, bytes);
+    return true;
+  }
+
+  private maybeSendSnapshot(to: NodeId): boolean {
+    const progress = this.tracker.progress.get(to)!;
+    if (!progress.recentActive) {
+      this.trace(`ignored sending snapshot to ${to}: not recently active`);
+      return false;
+    }
+    let snapshot;
+    try {
+      snapshot = this.log.snapshot();
+    } catch (error) {
+      if ((error as { code?: string }).code === "snapshot_temporarily_unavailable") return false;
+      throw error;
+    }
+    assert(snapshot.metadata.index !== 0, "raft: need non-empty snapshot");
+    this.trace(`sending snapshot ${snapshot.metadata.index}@${snapshot.metadata.term} to ${to}`);
+    progress.becomeSnapshot(snapshot.metadata.index);
+    this.send(message({ type: MessageType.MsgSnap, to, snapshot }));
+    return true;
+  }
+
+  sendHeartbeat(to: NodeId, context: Uint8Array): void {
+    // Never advance a follower's commit beyond what it is known to have.
+    const commit = Math.min(this.tracker.progress.get(to)!.match, this.log.committed);
+    this.send(message({ type: MessageType.MsgHeartbeat, to, commit, context }));
+  }
+
+  bcastHeartbeat(context: Uint8Array = this.readOnly.lastPendingRequestContext() ?? new Uint8Array(0)): void {
+    for (const id of this.tracker.memberIds()) {
+      if (id !== this.id) this.sendHeartbeat(id, context);
+    }
+  }
+}
+
+export function tickElection(r: Raft): void {
+  r.electionElapsed++;
+  if (r.promotable() && r.pastElectionTimeout()) {
+    r.electionElapsed = 0;
+    r.step(message({ type: MessageType.MsgHup, from: r.id }));
+  }
+}
+
+export function tickHeartbeat(r: Raft): void {
+  r.heartbeatElapsed++;
+  r.electionElapsed++;
+  if (r.electionElapsed >= r.config.electionTick) {
+    r.electionElapsed = 0;
+    if (r.config.checkQuorum) r.step(message({ type: MessageType.MsgCheckQuorum, from: r.id }));
+    // A transfer that did not finish within an election timeout is abandoned.
+    if (r.state === StateType.Leader && r.leadTransferee !== None) r.abortLeaderTransfer();
+  }
+  if (r.state !== StateType.Leader) return;
+  if (r.heartbeatElapsed >= r.config.heartbeatTick) {
+    r.heartbeatElapsed = 0;
+    r.step(message({ type: MessageType.MsgBeat, from: r.id }));
+  }
+}

@@ -1,0 +1,387 @@
+/**
+ * The deterministic cluster simulator. One seed drives everything: cluster size,
+ * network faults (loss, delay, duplication, reordering, symmetric and asymmetric
+ * partitions), crashes that lose all that was not persisted, and a workload of
+ * proposals, reads, membership changes, leadership transfers and compactions.
+ * Safety is checked after every step (checker.ts); after the faults stop, a
+ * leader must emerge and every new proposal must commit within a bound.
+ */
+import type { Message, NodeId } from "../messages.js";
+import { ConfChangeType, MessageType, describeMessage } from "../messages.js";
+import { SeededRandom } from "../random.js";
+import { StateType } from "../raft.js";
+import type { TestingFaults } from "../config.js";
+import type { Ready } from "../raw-node.js";
+import { contextKey } from "../read-only.js";
+import { Checker, SafetyViolation } from "./checker.js";
+import { SimNode } from "./sim-node.js";
+import { SimulatedNetwork, quietNetwork } from "./network.js";
+import type { NetworkFaults } from "./network.js";
+
+/** Every bound of the simulation, in one place. */
+export const simulationLimits = {
+  electionTick: 10,
+  faultTicksMin: 400,
+  faultTicksMax: 1200,
+  /** After healing, a leader must emerge within this many ticks. */
+  leaderAfterHealTicks: 200,
+  /** After a leader emerges, each proposal must commit within this many ticks. */
+  commitAfterHealTicks: 100,
+  proposalsAfterHeal: 5,
+  /** After the last proposal commits, every member must apply it within this many ticks. */
+  catchUpTicks: 200,
+  maxDownNodes: 2,
+} as const;
+
+export interface SimulationOptions {
+  seed: number;
+  trace?: boolean;
+  testingFaults?: TestingFaults;
+}
+
+export interface SimulationResult {
+  seed: number;
+  ok: boolean;
+  failure?: string;
+  ticks: number;
+  nodeCount: number;
+  stats: Record<string, number>;
+  trace: string[];
+}
+
+const encoder = new TextEncoder();
+const decoder = new TextDecoder();
+
+class LivenessViolation extends Error {}
+
+export class Simulation {
+  private readonly random: SeededRandom;
+  private readonly network: SimulatedNetwork;
+  readonly nodes = new Map<NodeId, SimNode>();
+  readonly checker = new Checker();
+  private now = 0;
+  private counter = 0;
+  private readonly reads = new Map<string, number>();
+  private readonly leaderSeen = new Map<NodeId, number>();
+  private readonly appliedData = new Set<string>();
+  readonly stats: Record<string, number> = {
+    proposals: 0, applied: 0, reads: 0, readsServed: 0, crashes: 0, restarts: 0, partitions: 0,
+    confChanges: 0, transfers: 0, compactions: 0, messages: 0,
+  };
+  readonly traceLines: string[] = [];
+  private readonly nodeCount: number;
+  private networkFaults: NetworkFaults;
+
+  constructor(private readonly options: SimulationOptions) {
+    this.random = new SeededRandom(options.seed);
+    this.network = new SimulatedNetwork(this.random.fork());
+    this.nodeCount = 3 + this.random.nextInt(3);
+    const spare = this.nodeCount > 3 ? this.random.nextInt(2) : 0;
+    this.networkFaults = {
+      lossProbability: [0, 0.02, 0.1, 0.2][this.random.nextInt(4)]!,
+      duplicateProbability: [0, 0.02, 0.05][this.random.nextInt(3)]!,
+      minDelayTicks: 1,
+      maxDelayTicks: [2, 4, 8][this.random.nextInt(3)]!,
+    };
+    const nodeOptions = {
+      electionTick: simulationLimits.electionTick,
+      heartbeatTick: 1 + this.random.nextInt(2),
+      maxSizePerMessageBytes: [64, 256, 4096][this.random.nextInt(3)]!,
+      maxInflightMessages: [2, 16, 256][this.random.nextInt(3)]!,
+      testingFaults: options.testingFaults ?? {},
+      logger: options.trace === true ? (line: string) => this.trace(line) : undefined,
+    };
+    const ids: NodeId[] = [];
+    for (let i = 1; i <= this.nodeCount; i++) ids.push(BigInt(i));
+    const voters = ids.slice(0, this.nodeCount - spare);
+    for (const id of ids) {
+      const node = new SimNode(id, this.random.fork(), nodeOptions);
+      this.nodes.set(id, node);
+      node.start(voters.includes(id) ? voters : undefined);
+    }
+    this.trace(`seed ${options.seed}: ${this.nodeCount} nodes, voters ${voters.join(",")}, network ${JSON.stringify(this.networkFaults)}`);
+  }
+
+  trace(line: string): void {
+    if (this.options.trace === true) this.traceLines.push(`[${String(this.now).padStart(5)}] ${line}`);
+  }
+
+  run(): SimulationResult {
+    const faultTicks = simulationLimits.faultTicksMin + this.random.nextInt(simulationLimits.faultTicksMax - simulationLimits.faultTicksMin);
+    try {
+      this.network.faults = this.networkFaults;
+      while (this.now < faultTicks) {
+        this.injectFaults();
+        this.workload();
+        this.step();
+      }
+      this.heal();
+      this.checkLiveness();
+      return this.result(true);
+    } catch (error) {
+      if (error instanceof SafetyViolation || error instanceof LivenessViolation) return this.result(false, error.message);
+      return this.result(false, `crash: ${(error as Error).stack ?? String(error)}`);
+    }
+  }
+
+  private result(ok: boolean, failure?: string): SimulationResult {
+    if (failure !== undefined) this.trace(`FAILED: ${failure}`);
+    return { seed: this.options.seed, ok, failure, ticks: this.now, nodeCount: this.nodeCount, stats: { ...this.stats, checks: this.checker.checks }, trace: this.traceLines };
+  }
+
+  // ---- one tick of simulated time ----
+
+  private step(): void {
+    this.now++;
+    for (const { message, blocked } of this.network.deliverable(this.now)) {
+      const node = this.nodes.get(message.to);
+      const delivered = !blocked && node?.alive === true;
+      if (message.type === MessageType.MsgSnap) this.reportSnapshot(message, delivered);
+      if (!delivered) continue;
+      this.stats.messages!++;
+      if (this.options.trace === true) this.trace(`deliver ${describeMessage(message)}`);
+      node!.deliver(message);
+    }
+    for (const node of this.nodes.values()) node.node?.tick();
+    for (const node of this.nodes.values()) this.processReady(node);
+    this.checkSafety();
+  }
+
+  private send(messages: Message[]): void {
+    for (const message of messages) {
+      const queued = this.network.send(message, this.now);
+      if (!queued && message.type === MessageType.MsgSnap) this.reportSnapshot(message, false);
+    }
+  }
+
+  /** The transport tells the leader how a snapshot transfer ended, as etcd's does. */
+  private reportSnapshot(message: Message, delivered: boolean): void {
+    const sender = this.nodes.get(message.from)?.node;
+    if (sender === undefined) return;
+    this.trace(`report snapshot to ${message.to} ${delivered ? "finished" : "failed"} to ${message.from}`);
+    sender.reportSnapshot(message.to, delivered ? "finish" : "failure");
+  }
+
+  private processReady(sim: SimNode): void {
+    if (sim.pending !== undefined && this.now >= sim.pending.persistAt) this.completeReady(sim, sim.pending.ready);
+    const node = sim.node;
+    if (node === undefined || sim.pending !== undefined || !node.hasReady()) return;
+    const ready = node.ready();
+    for (const state of ready.readStates) this.observeRead(sim.id, state.index, state.requestContext);
+    // The leader's appends and other early messages go out while the write is in progress.
+    this.send(ready.messages);
+    const persistDelay = this.random.chance(0.3) ? 1 + this.random.nextInt(2) : 0;
+    if (persistDelay === 0) this.completeReady(sim, ready);
+    else sim.pending = { ready, persistAt: this.now + persistDelay };
+  }
+
+  private completeReady(sim: SimNode, ready: Ready): void {
+    sim.pending = undefined;
+    sim.persist(ready, this.checker);
+    this.send(ready.messagesAfterPersist);
+    for (const record of sim.apply(ready, this.checker)) {
+      const key = decoder.decode(record.data);
+      if (!this.appliedData.has(key)) {
+        this.appliedData.add(key);
+        this.stats.applied!++;
+      }
+    }
+    sim.node!.advance();
+  }
+
+  private observeRead(node: NodeId, index: number, context: Uint8Array): void {
+    const key = contextKey(context);
+    const committedAtStart = this.reads.get(key);
+    if (committedAtStart === undefined) return;
+    this.reads.delete(key);
+    this.stats.readsServed!++;
+    this.trace(`node ${node} read index ${index} (committed at start ${committedAtStart})`);
+    this.checker.checkRead(node, index, committedAtStart);
+  }
+
+  private checkSafety(): void {
+    for (const sim of this.nodes.values()) {
+      const raft = sim.node?.raft;
+      if (raft === undefined) continue;
+      this.checker.observeCommitted(raft.log.committed);
+      if (raft.state !== StateType.Leader) continue;
+      this.checker.observeLeader(raft.term, sim.id);
+      if (this.leaderSeen.get(sim.id) !== raft.term) {
+        this.leaderSeen.set(sim.id, raft.term);
+        this.checker.checkLeaderCompleteness(sim.id, raft.term, raft.log);
+      }
+    }
+  }
+
+  // ---- faults and workload ----
+
+  private randomNode(filter: (node: SimNode) => boolean): SimNode | undefined {
+    const candidates = [...this.nodes.values()].filter(filter);
+    return candidates.length === 0 ? undefined : candidates[this.random.nextInt(candidates.length)];
+  }
+
+  private leader(): SimNode | undefined {
+    let best: SimNode | undefined;
+    for (const sim of this.nodes.values()) {
+      const raft = sim.node?.raft;
+      if (raft?.state === StateType.Leader && (best === undefined || raft.term > best.node!.raft.term)) best = sim;
+    }
+    return best;
+  }
+
+  private injectFaults(): void {
+    const down = [...this.nodes.values()].filter((n) => !n.alive).length;
+    if (this.random.chance(0.004) && down < simulationLimits.maxDownNodes) {
+      const victim = this.randomNode((n) => n.alive);
+      if (victim !== undefined) {
+        this.trace(`crash node ${victim.id}${victim.pending !== undefined ? " (losing an unpersisted Ready)" : ""}`);
+        victim.crash();
+        this.stats.crashes!++;
+      }
+    }
+    if (down > 0 && this.random.chance(0.03)) {
+      const revived = this.randomNode((n) => !n.alive)!;
+      this.trace(`restart node ${revived.id}`);
+      revived.restart();
+      this.stats.restarts!++;
+    }
+    if (this.random.chance(0.008)) this.partition();
+    if (this.random.chance(0.01)) {
+      this.trace("heal network partitions");
+      this.network.heal();
+    }
+  }
+
+  private partition(): void {
+    const ids = [...this.nodes.keys()];
+    this.stats.partitions!++;
+    if (this.random.chance(0.5)) {
+      const side = ids.filter(() => this.random.chance(0.5));
+      for (const a of side) for (const b of ids) if (!side.includes(b)) {
+        this.network.block(a, b);
+        this.network.block(b, a);
+      }
+      this.trace(`partition {${side.join(",")}} from the rest`);
+    } else {
+      const links = 1 + this.random.nextInt(3);
+      for (let i = 0; i < links; i++) {
+        const from = ids[this.random.nextInt(ids.length)]!;
+        const to = ids[this.random.nextInt(ids.length)]!;
+        if (from !== to) this.network.block(from, to);
+      }
+      this.trace(`asymmetric partition: blocked ${this.network.blockedLinks().join(" ")}`);
+    }
+  }
+
+  private workload(): void {
+    if (this.random.chance(0.25)) this.propose(this.randomNode((n) => n.alive));
+    if (this.random.chance(0.08)) this.read();
+    if (this.random.chance(0.01)) this.changeMembership();
+    if (this.random.chance(0.004)) this.transferLeadership();
+    if (this.random.chance(0.02)) {
+      const sim = this.randomNode((n) => n.alive);
+      if (sim !== undefined && sim.compact(this.random.nextInt(8))) {
+        this.stats.compactions!++;
+        this.trace(`node ${sim.id} compacted its log up to ${sim.storage.firstIndex() - 1}`);
+      }
+    }
+  }
+
+  private propose(sim: SimNode | undefined): string | undefined {
+    if (sim?.node === undefined) return undefined;
+    const data = `p${this.counter++}`;
+    const error = sim.node.propose(encoder.encode(data));
+    this.stats.proposals!++;
+    this.trace(`propose ${data} at node ${sim.id}${error === undefined ? "" : `: ${error.code}`}`);
+    return error === undefined ? data : undefined;
+  }
+
+  private read(): void {
+    const sim = this.randomNode((n) => n.alive);
+    if (sim?.node === undefined) return;
+    const context = encoder.encode(`r${this.counter++}`);
+    this.reads.set(contextKey(context), this.checker.maxCommitted);
+    this.stats.reads!++;
+    const error = sim.node.readIndex(context);
+    this.trace(`read at node ${sim.id} (committed ${this.checker.maxCommitted})${error === undefined ? "" : `: ${error.code}`}`);
+  }
+
+  private changeMembership(): void {
+    const leader = this.leader();
+    if (leader === undefined) return;
+    const conf = leader.node!.raft.tracker.confState();
+    const ids = [...this.nodes.keys()];
+    const outside = ids.filter((id) => !conf.voters.includes(id) && !conf.learners.includes(id));
+    const options: { type: ConfChangeType; nodeId: NodeId }[] = [];
+    for (const id of outside) options.push({ type: ConfChangeType.ConfChangeAddLearnerNode, nodeId: id });
+    for (const id of conf.learners) {
+      options.push({ type: ConfChangeType.ConfChangeAddNode, nodeId: id });
+      options.push({ type: ConfChangeType.ConfChangeRemoveNode, nodeId: id });
+    }
+    if (conf.voters.length > 2) {
+      for (const id of conf.voters) {
+        options.push({ type: ConfChangeType.ConfChangeRemoveNode, nodeId: id });
+        options.push({ type: ConfChangeType.ConfChangeAddLearnerNode, nodeId: id });
+      }
+    }
+    if (options.length === 0) return;
+    const change = options[this.random.nextInt(options.length)]!;
+    const error = leader.node!.proposeConfChange({ id: 0n, type: change.type, nodeId: change.nodeId, context: new Uint8Array(0) });
+    this.stats.confChanges!++;
+    this.trace(`propose conf change ${ConfChangeType[change.type]} ${change.nodeId} at leader ${leader.id}${error === undefined ? "" : `: ${error.code}`}`);
+  }
+
+  private transferLeadership(): void {
+    const leader = this.leader();
+    if (leader === undefined) return;
+    const voters = leader.node!.raft.tracker.confState().voters.filter((id) => id !== leader.id);
+    if (voters.length === 0) return;
+    const target = voters[this.random.nextInt(voters.length)]!;
+    this.stats.transfers!++;
+    this.trace(`transfer leadership from ${leader.id} to ${target}`);
+    leader.node!.transferLeader(target);
+  }
+
+  // ---- healing and liveness ----
+
+  private heal(): void {
+    this.trace("faults stop: heal the network, restart every node");
+    this.network.heal();
+    this.network.faults = quietNetwork;
+    for (const sim of this.nodes.values()) {
+      if (!sim.alive) {
+        sim.restart();
+        this.stats.restarts!++;
+      }
+    }
+  }
+
+  private runUntil(deadlineTicks: number, done: () => boolean, what: string): void {
+    const deadline = this.now + deadlineTicks;
+    while (!done()) {
+      if (this.now >= deadline) throw new LivenessViolation(`liveness: ${what} within ${deadlineTicks} ticks after healing`);
+      this.step();
+    }
+  }
+
+  private checkLiveness(): void {
+    this.runUntil(simulationLimits.leaderAfterHealTicks, () => this.leader() !== undefined, "no leader emerged");
+    for (let i = 0; i < simulationLimits.proposalsAfterHeal; i++) {
+      const deadline = this.now + simulationLimits.commitAfterHealTicks;
+      let data: string | undefined;
+      this.runUntil(simulationLimits.commitAfterHealTicks, () => {
+        if (data === undefined && this.now < deadline) data = this.propose(this.leader());
+        return data !== undefined && this.appliedData.has(data);
+      }, `proposal ${i} did not commit`);
+    }
+    const leader = this.leader()!;
+    const target = leader.node!.raft.log.committed;
+    const conf = leader.node!.raft.tracker.confState();
+    const members = [...conf.voters, ...conf.learners].map((id) => this.nodes.get(id)!);
+    this.runUntil(simulationLimits.catchUpTicks, () => members.every((m) => m.appliedIndex >= target), `members did not apply index ${target}`);
+  }
+}
+
+export function runSeed(options: SimulationOptions): SimulationResult {
+  return new Simulation(options).run();
+}
