@@ -24,13 +24,18 @@ export function contextKey(context: Uint8Array): string {
   return key;
 }
 
+/** A MsgReadIndex carries its context as the data of its single entry. */
+export function requestContext(request: Message): Uint8Array {
+  return request.entries[0]!.data;
+}
+
 export class ReadOnly {
   private pending = new Map<string, ReadIndexStatus>();
   private queue: string[] = [];
 
   /** Queues a read; a request with a context already pending is ignored. */
   addRequest(index: number, request: Message): void {
-    const key = contextKey(request.context);
+    const key = contextKey(requestContext(request));
     if (this.pending.has(key)) return;
     this.pending.set(key, { request, index, acks: new Set() });
     this.queue.push(key);
@@ -57,7 +62,7 @@ export class ReadOnly {
 
   lastPendingRequestContext(): Uint8Array | undefined {
     const key = this.queue[this.queue.length - 1];
-    return key === undefined ? undefined : this.pending.get(key)!.request.context;
+    return key === undefined ? undefined : requestContext(this.pending.get(key)!.request);
   }
 
   pendingCount(): number {

@@ -26,6 +26,13 @@ export function chainHash(previous: number, entry: Entry): number {
   return hashBytes(hash, entry.data);
 }
 
+/** A node's durable log, as the checker sees it. */
+export interface DurableLog {
+  /** Whether the durable log has (index, term), or has compacted past index. */
+  holds(index: number, term: number): boolean;
+  last(): { index: number; term: number };
+}
+
 export class Checker {
   /** term -> the node that led it. */
   private leaders = new Map<number, NodeId>();
@@ -106,6 +113,33 @@ export class Checker {
     this.checks++;
     if (readIndex < committedAtStart) {
       throw new SafetyViolation("linearizable read", `node ${node} got read index ${readIndex} but ${committedAtStart} was committed before the read began`);
+    }
+  }
+
+  /**
+   * Durability of a commit: when a leader commits (index, term), no node whose
+   * durable log lacks that entry may be able to win an election, that is, to be
+   * at least as up to date as a quorum of voters' durable logs. Raft's commit
+   * rule guarantees this; counting replicas of an earlier term's entry (Figure 8)
+   * breaks it long before an unlucky schedule overwrites the entry.
+   */
+  checkCommitDurable(leader: NodeId, index: number, term: number, voters: readonly NodeId[], logs: ReadonlyMap<NodeId, DurableLog>): void {
+    this.checks++;
+    const quorum = Math.floor(voters.length / 2) + 1;
+    for (const [candidate, log] of logs) {
+      if (log.holds(index, term)) continue;
+      const last = log.last();
+      let votes = 0;
+      for (const voter of voters) {
+        const voterLast = logs.get(voter)?.last() ?? { index: 0, term: 0 };
+        if (last.term > voterLast.term || (last.term === voterLast.term && last.index >= voterLast.index)) votes++;
+      }
+      if (votes >= quorum) {
+        throw new SafetyViolation(
+          "commit durability",
+          `leader ${leader} committed ${index}@${term}, but node ${candidate} (log ends ${last.index}@${last.term}) lacks it and could win an election`,
+        );
+      }
     }
   }
 

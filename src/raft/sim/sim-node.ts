@@ -12,7 +12,7 @@ import { MemoryStorage } from "../storage.js";
 import { SeededRandom } from "../random.js";
 import { decodeConfChange, decodeConfChangeV2 } from "../codec.js";
 import { RaftError } from "../errors.js";
-import type { Checker } from "./checker.js";
+import type { Checker, DurableLog } from "./checker.js";
 import { chainHash } from "./checker.js";
 
 export interface NodeOptions {
@@ -20,6 +20,8 @@ export interface NodeOptions {
   heartbeatTick: number;
   maxSizePerMessageBytes: number;
   maxInflightMessages: number;
+  preVote: boolean;
+  checkQuorum: boolean;
   testingFaults: TestingFaults;
   logger?: (line: string) => void;
 }
@@ -58,15 +60,23 @@ export class SimNode {
       applied,
       maxSizePerMessageBytes: this.options.maxSizePerMessageBytes,
       maxInflightMessages: this.options.maxInflightMessages,
+      preVote: this.options.preVote,
+      checkQuorum: this.options.checkQuorum,
       random: this.random,
       logger: this.options.logger,
       testingFaults: this.options.testingFaults,
     };
   }
 
-  start(bootstrapPeers: readonly NodeId[] | undefined): void {
+  start(bootstrapPeers: readonly NodeId[] | undefined, checker: Checker): void {
     this.node = new RawNode(this.config(0));
-    if (bootstrapPeers !== undefined) this.node.bootstrap(bootstrapPeers.map((id) => ({ id })));
+    if (bootstrapPeers === undefined) return;
+    // Bootstrap state is written before the member starts serving, as a server writes it at creation.
+    this.node.bootstrap(bootstrapPeers.map((id) => ({ id })));
+    const ready = this.node.ready();
+    this.persist(ready, checker);
+    this.apply(ready, checker);
+    this.node.advance();
   }
 
   /** Loses everything not durable: the RawNode, the Ready being written, the state machine. */
@@ -147,6 +157,22 @@ export class SimNode {
     const compactIndex = keep >= this.appliedIndex ? 0 : this.appliedIndex - keep;
     if (compactIndex > snapshotIndex && compactIndex >= this.storage.firstIndex()) this.storage.compact(compactIndex);
     return true;
+  }
+
+  /** The durable log, which is what survives a crash. */
+  durableLog(): DurableLog {
+    const storage = this.storage;
+    return {
+      holds(index: number, term: number): boolean {
+        if (index < storage.firstIndex()) return true;
+        if (index > storage.lastIndex()) return false;
+        return storage.term(index) === term;
+      },
+      last(): { index: number; term: number } {
+        const index = storage.lastIndex();
+        return { index, term: storage.term(index) };
+      },
+    };
   }
 
   deliver(message: Message): void {

@@ -28,6 +28,8 @@ export const simulationLimits = {
   /** After a leader emerges, each proposal must commit within this many ticks. */
   commitAfterHealTicks: 100,
   proposalsAfterHeal: 5,
+  /** A proposal not committed after this many ticks is proposed again, as a client would retry. */
+  retryProposalTicks: 30,
   /** After the last proposal commits, every member must apply it within this many ticks. */
   catchUpTicks: 200,
   maxDownNodes: 2,
@@ -63,6 +65,7 @@ export class Simulation {
   private counter = 0;
   private readonly reads = new Map<string, number>();
   private readonly leaderSeen = new Map<NodeId, number>();
+  private readonly commitChecked = new Map<NodeId, number>();
   private readonly appliedData = new Set<string>();
   readonly stats: Record<string, number> = {
     proposals: 0, applied: 0, reads: 0, readsServed: 0, crashes: 0, restarts: 0, partitions: 0,
@@ -71,6 +74,8 @@ export class Simulation {
   readonly traceLines: string[] = [];
   private readonly nodeCount: number;
   private networkFaults: NetworkFaults;
+  private readonly crashProbability: number;
+  private readonly leaderCrashProbability: number;
 
   constructor(private readonly options: SimulationOptions) {
     this.random = new SeededRandom(options.seed);
@@ -83,11 +88,15 @@ export class Simulation {
       minDelayTicks: 1,
       maxDelayTicks: [2, 4, 8][this.random.nextInt(3)]!,
     };
+    this.crashProbability = [0.002, 0.005, 0.02][this.random.nextInt(3)]!;
+    this.leaderCrashProbability = [0, 0.01, 0.04][this.random.nextInt(3)]!;
     const nodeOptions = {
       electionTick: simulationLimits.electionTick,
       heartbeatTick: 1 + this.random.nextInt(2),
-      maxSizePerMessageBytes: [64, 256, 4096][this.random.nextInt(3)]!,
+      maxSizePerMessageBytes: [1, 64, 256, 4096][this.random.nextInt(4)]!,
       maxInflightMessages: [2, 16, 256][this.random.nextInt(3)]!,
+      preVote: this.random.chance(0.75),
+      checkQuorum: this.random.chance(0.75),
       testingFaults: options.testingFaults ?? {},
       logger: options.trace === true ? (line: string) => this.trace(line) : undefined,
     };
@@ -97,9 +106,9 @@ export class Simulation {
     for (const id of ids) {
       const node = new SimNode(id, this.random.fork(), nodeOptions);
       this.nodes.set(id, node);
-      node.start(voters.includes(id) ? voters : undefined);
+      node.start(voters.includes(id) ? voters : undefined, this.checker);
     }
-    this.trace(`seed ${options.seed}: ${this.nodeCount} nodes, voters ${voters.join(",")}, network ${JSON.stringify(this.networkFaults)}`);
+    this.trace(`seed ${options.seed}: ${this.nodeCount} nodes, voters ${voters.join(",")}, network ${JSON.stringify(this.networkFaults)}, options ${JSON.stringify({ ...nodeOptions, logger: undefined })}`);
   }
 
   trace(line: string): void {
@@ -206,6 +215,12 @@ export class Simulation {
       this.checker.observeCommitted(raft.log.committed);
       if (raft.state !== StateType.Leader) continue;
       this.checker.observeLeader(raft.term, sim.id);
+      if (raft.log.committed > (this.commitChecked.get(sim.id) ?? 0)) {
+        this.commitChecked.set(sim.id, raft.log.committed);
+        const logs = new Map([...this.nodes].map(([id, node]) => [id, node.durableLog()]));
+        const voters = [...raft.tracker.config.voters.incoming];
+        this.checker.checkCommitDurable(sim.id, raft.log.committed, raft.log.term(raft.log.committed), voters, logs);
+      }
       if (this.leaderSeen.get(sim.id) !== raft.term) {
         this.leaderSeen.set(sim.id, raft.term);
         this.checker.checkLeaderCompleteness(sim.id, raft.term, raft.log);
@@ -231,11 +246,20 @@ export class Simulation {
 
   private injectFaults(): void {
     const down = [...this.nodes.values()].filter((n) => !n.alive).length;
-    if (this.random.chance(0.004) && down < simulationLimits.maxDownNodes) {
+    if (this.random.chance(this.crashProbability) && down < simulationLimits.maxDownNodes) {
       const victim = this.randomNode((n) => n.alive);
       if (victim !== undefined) {
         this.trace(`crash node ${victim.id}${victim.pending !== undefined ? " (losing an unpersisted Ready)" : ""}`);
         victim.crash();
+        this.stats.crashes!++;
+      }
+    }
+    if (this.random.chance(this.leaderCrashProbability) && down < simulationLimits.maxDownNodes) {
+      // Crashing fresh leaders is what produces the paper's Figure 8 histories.
+      const leader = this.leader();
+      if (leader !== undefined) {
+        this.trace(`crash leader ${leader.id}${leader.pending !== undefined ? " (losing an unpersisted Ready)" : ""}`);
+        leader.crash();
         this.stats.crashes!++;
       }
     }
@@ -287,13 +311,16 @@ export class Simulation {
     }
   }
 
-  private propose(sim: SimNode | undefined): string | undefined {
-    if (sim?.node === undefined) return undefined;
-    const data = `p${this.counter++}`;
+  private propose(sim: SimNode | undefined): void {
+    this.proposeData(sim, `p${this.counter++}`);
+  }
+
+  private proposeData(sim: SimNode | undefined, data: string): boolean {
+    if (sim?.node === undefined) return false;
     const error = sim.node.propose(encoder.encode(data));
     this.stats.proposals!++;
     this.trace(`propose ${data} at node ${sim.id}${error === undefined ? "" : `: ${error.code}`}`);
-    return error === undefined ? data : undefined;
+    return error === undefined;
   }
 
   private read(): void {
@@ -365,14 +392,17 @@ export class Simulation {
   }
 
   private checkLiveness(): void {
-    this.runUntil(simulationLimits.leaderAfterHealTicks, () => this.leader() !== undefined, "no leader emerged");
+    // A leader has emerged once it has committed an entry of its own term.
+    this.runUntil(simulationLimits.leaderAfterHealTicks, () => this.leader()?.node!.raft.committedEntryInCurrentTerm() === true, "no leader emerged");
     for (let i = 0; i < simulationLimits.proposalsAfterHeal; i++) {
-      const deadline = this.now + simulationLimits.commitAfterHealTicks;
-      let data: string | undefined;
+      const data = `h${i}`;
+      let proposedAt = -Infinity;
       this.runUntil(simulationLimits.commitAfterHealTicks, () => {
-        if (data === undefined && this.now < deadline) data = this.propose(this.leader());
-        return data !== undefined && this.appliedData.has(data);
-      }, `proposal ${i} did not commit`);
+        if (this.appliedData.has(data)) return true;
+        // Like a client, retry through the current leader when an attempt did not commit in time.
+        if (this.now - proposedAt >= simulationLimits.retryProposalTicks && this.proposeData(this.leader(), data)) proposedAt = this.now;
+        return false;
+      }, `proposal ${data} did not commit`);
     }
     const leader = this.leader()!;
     const target = leader.node!.raft.log.committed;
