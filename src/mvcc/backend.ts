@@ -1,4 +1,5 @@
 import { statSync } from "node:fs";
+import { join } from "node:path";
 import { open, type Database, type RootDatabase } from "lmdb";
 
 /** The buckets of the backend, as in etcd's bbolt file. */
@@ -6,7 +7,7 @@ export type BucketName = "key" | "meta" | "lease" | "alarm" | "members" | "auth"
 const bucketNames: readonly BucketName[] = ["key", "meta", "lease", "alarm", "members", "auth"];
 
 export interface BackendOptions {
-  /** Path of the LMDB data file. */
+  /** Directory of the LMDB environment (it holds data.mdb and lock.mdb). */
   path: string;
   /** Address space reserved for the map; the file grows within it. */
   mapSizeBytes: number;
@@ -84,15 +85,15 @@ export class Backend {
 
   /** Size of the backend file and the part of it holding live pages. */
   size(): { sizeBytes: number; sizeInUseBytes: number } {
-    const sizeBytes = statSync(this.options.path).size;
-    const stats = this.root.getStats() as { pageSize?: number; lastPageNumber?: number; freelistEntries?: number };
+    const sizeBytes = statSync(join(this.options.path, "data.mdb")).size;
     let usedPages = 0;
     for (const bucket of this.buckets.values()) {
-      const bucketStats = bucket.getStats() as { branchPages?: number; leafPages?: number; overflowPages?: number };
-      usedPages += (bucketStats.branchPages ?? 0) + (bucketStats.leafPages ?? 0) + (bucketStats.overflowPages ?? 0);
+      const stats = bucket.getStats() as { treeBranchPageCount?: number; treeLeafPageCount?: number; overflowPages?: number; pageSize?: number };
+      usedPages += (stats.treeBranchPageCount ?? 0) + (stats.treeLeafPageCount ?? 0) + (stats.overflowPages ?? 0);
     }
-    const pageSize = stats.pageSize ?? 4096;
-    return { sizeBytes, sizeInUseBytes: Math.min(sizeBytes, (usedPages + 4) * pageSize) };
+    const pageSize = (this.root.getStats() as { pageSize?: number }).pageSize ?? 4096;
+    // Two meta pages and the root tree come on top of the buckets' pages.
+    return { sizeBytes, sizeInUseBytes: Math.min(sizeBytes, (usedPages + 3) * pageSize) };
   }
 
   /** Resolves when every committed write transaction is on disk. */

@@ -129,12 +129,18 @@ export class Applier {
     if (!readOnly && this.noSpace && hasPut(request)) throw errors.ErrNoSpace;
     const view: RangeView = this.store;
     const path = compareToPath(view, request);
-    if (!readOnly) checkAlongPath(request, path, (op) => this.checkPut(op));
+    if (!readOnly) {
+      const existence = new KeyExistence(this.store);
+      checkAlongPath(request, path, (op) => this.checkWrite(op, existence));
+    }
     checkAlongPath(request, path, (op) => this.checkRange(op));
     const txn = this.store.write();
     let response: TxnResponse;
     try {
       response = executeAlongPath(request, path, (op) => this.executeOp(txn, op), false).response;
+    } catch (error) {
+      // The checks above make every operation succeed; anything else would leave half a transaction behind.
+      throw new Error(`txn failed after passing its checks: ${(error as Error).message}`);
     } finally {
       txn.end();
     }
@@ -142,13 +148,24 @@ export class Applier {
     return response;
   }
 
-  private checkPut(op: RequestOp): void {
+  /**
+   * Checks the writes along the txn's path in the order they will run, tracking
+   * which keys exist after each one: a put with ignore_value or ignore_lease
+   * needs its key to exist at that point. (etcd 3.4 checks against the state
+   * before the txn only, and crashes when an earlier from-key delete removed the
+   * key; tetcd refuses the txn instead.)
+   */
+  private checkWrite(op: RequestOp, existence: KeyExistence): void {
+    if (op.request.case === "requestDeleteRange") {
+      existence.delete(keyToString(op.request.value.key), rangeEndToString(op.request.value.rangeEnd));
+      return;
+    }
     if (op.request.case !== "requestPut") return;
     const request = op.request.value;
-    if (request.ignoreValue || request.ignoreLease) {
-      if (this.store.range(keyToString(request.key), undefined).kvs.length === 0) throw errors.ErrKeyNotFound;
-    }
+    const key = keyToString(request.key);
+    if ((request.ignoreValue || request.ignoreLease) && !existence.exists(key)) throw errors.ErrKeyNotFound;
     if (request.lease !== 0n && !this.lessor.exists(request.lease)) throw errors.ErrLeaseNotFound;
+    existence.put(key);
   }
 
   private checkRange(op: RequestOp): void {
@@ -224,6 +241,36 @@ export class Applier {
         break;
     }
     return response;
+  }
+}
+
+/** Which keys exist as a txn's writes run, without running them. */
+class KeyExistence {
+  private readonly deleted = new Set<string>();
+  private readonly added = new Set<string>();
+
+  constructor(private readonly store: KvStore) {}
+
+  exists(key: string): boolean {
+    if (this.added.has(key)) return true;
+    if (this.deleted.has(key)) return false;
+    return this.store.range(key, undefined, { countOnly: true }).count > 0;
+  }
+
+  put(key: string): void {
+    this.added.add(key);
+    this.deleted.delete(key);
+  }
+
+  delete(key: string, end: string | undefined): void {
+    const inRange = (candidate: string): boolean => (end === undefined ? candidate === key : candidate >= key && (end === "" || candidate < end));
+    for (const kv of this.store.range(key, end).kvs) this.deleted.add(keyToString(kv.key));
+    for (const candidate of [...this.added]) {
+      if (inRange(candidate)) {
+        this.added.delete(candidate);
+        this.deleted.add(candidate);
+      }
+    }
   }
 }
 

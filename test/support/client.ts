@@ -1,0 +1,55 @@
+import { create, type DescMessage, type DescService, type MessageInitShape, type MessageShape } from "@bufbuild/protobuf";
+import * as grpc from "@grpc/grpc-js";
+import { serviceDefinition } from "../../src/api/grpc.js";
+import { KV, Lease, Maintenance } from "../../src/gen/etcdserverpb/rpc_pb.js";
+
+/** The outcome of one call: a response, or a gRPC status code and message. */
+export type CallResult<Response> = { ok: true; response: Response } | { ok: false; code: number; message: string };
+
+type UnaryMethod = (request: unknown, callback: (error: grpc.ServiceError | null, response: unknown) => void) => void;
+
+/** A plain gRPC client for one of etcd's services, built from the same descriptors as the server. */
+export class ServiceClient {
+  private readonly client: grpc.Client & Record<string, UnaryMethod>;
+
+  constructor(
+    private readonly service: DescService,
+    endpoint: string,
+  ) {
+    const Client = grpc.makeGenericClientConstructor(serviceDefinition(service), service.name);
+    this.client = new Client(endpoint, grpc.credentials.createInsecure(), { "grpc.max_receive_message_length": -1, "grpc.max_send_message_length": -1 }) as never;
+  }
+
+  call<Input extends DescMessage, Output extends DescMessage>(method: string, input: Input, init: MessageInitShape<Input>, _output?: Output): Promise<CallResult<MessageShape<Output>>> {
+    const request = create(input, init);
+    return new Promise((resolve) => {
+      this.client[method]!.call(this.client, request, (error, response) => {
+        if (error) resolve({ ok: false, code: error.code, message: error.details });
+        else resolve({ ok: true, response: response as MessageShape<Output> });
+      });
+    });
+  }
+
+  close(): void {
+    this.client.close();
+  }
+}
+
+/** Clients of KV, Maintenance and Lease on one endpoint. */
+export class EtcdClient {
+  readonly kv: ServiceClient;
+  readonly maintenance: ServiceClient;
+  readonly lease: ServiceClient;
+
+  constructor(endpoint: string) {
+    this.kv = new ServiceClient(KV, endpoint);
+    this.maintenance = new ServiceClient(Maintenance, endpoint);
+    this.lease = new ServiceClient(Lease, endpoint);
+  }
+
+  close(): void {
+    this.kv.close();
+    this.maintenance.close();
+    this.lease.close();
+  }
+}
