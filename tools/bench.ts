@@ -1,0 +1,180 @@
+import { fork, spawn, spawnSync, type ChildProcess } from "node:child_process";
+import { mkdtempSync, rmSync } from "node:fs";
+import * as net from "node:net";
+import { tmpdir } from "node:os";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+import type { WorkerResult, WorkerTask } from "./bench/worker.js";
+
+/**
+ * Benchmarks tetcd and, when installed, real etcd in the same run, with the
+ * same load generator: several worker processes, each with its own gRPC
+ * connections. Prints QPS and p50/p99 latency for both and the ratio.
+ *
+ *   npm run bench -- [--workloads put,range-serializable,range-linearizable]
+ *                    [--clients 1,16,64,256] [--duration 5] [--workers 2]
+ *                    [--targets tetcd,etcd] [--keys 10000] [--value-bytes 256]
+ */
+const here = dirname(fileURLToPath(import.meta.url));
+
+interface Options {
+  workloads: WorkerTask["workload"][];
+  clients: number[];
+  durationMs: number;
+  workers: number;
+  targets: string[];
+  keySpace: number;
+  valueBytes: number;
+  tetcdArgs: string[];
+}
+
+function parseOptions(argv: string[]): Options {
+  const options: Options = {
+    workloads: ["put", "range-serializable", "range-linearizable"],
+    clients: [1, 16, 64, 256],
+    durationMs: 5000,
+    workers: 2,
+    targets: ["tetcd", "etcd"],
+    keySpace: 10_000,
+    valueBytes: 256,
+    tetcdArgs: [],
+  };
+  for (let index = 0; index < argv.length; index++) {
+    const name = argv[index]!;
+    const value = argv[++index] ?? "";
+    if (name === "--workloads") options.workloads = value.split(",") as Options["workloads"];
+    else if (name === "--clients") options.clients = value.split(",").map(Number);
+    else if (name === "--duration") options.durationMs = Number(value) * 1000;
+    else if (name === "--workers") options.workers = Number(value);
+    else if (name === "--targets") options.targets = value.split(",");
+    else if (name === "--keys") options.keySpace = Number(value);
+    else if (name === "--value-bytes") options.valueBytes = Number(value);
+    else if (name === "--tetcd-args") options.tetcdArgs = value.split(" ").filter(Boolean);
+    else throw new Error(`unknown option ${name}`);
+  }
+  return options;
+}
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve) => {
+    const server = net.createServer().listen(0, "127.0.0.1", () => {
+      const port = (server.address() as net.AddressInfo).port;
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+async function waitForPort(port: number, child: ChildProcess): Promise<void> {
+  for (let attempt = 0; attempt < 400; attempt++) {
+    if (child.exitCode !== null) throw new Error("server exited during start");
+    const open = await new Promise<boolean>((resolve) => {
+      const socket = net.connect(port, "127.0.0.1", () => {
+        socket.destroy();
+        resolve(true);
+      });
+      socket.on("error", () => resolve(false));
+    });
+    if (open) return;
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  throw new Error(`no listener on ${port}`);
+}
+
+interface Target {
+  name: string;
+  endpoint: string;
+  stop(): Promise<void>;
+}
+
+async function startTarget(name: string, options: Options): Promise<Target> {
+  const port = await freePort();
+  const peerPort = await freePort();
+  const dataDir = mkdtempSync(join(tmpdir(), `bench-${name}-`));
+  const url = `http://127.0.0.1:${port}`;
+  const peer = `http://127.0.0.1:${peerPort}`;
+  const common = ["--data-dir", dataDir, "--listen-client-urls", url, "--advertise-client-urls", url, "--listen-peer-urls", peer, "--initial-advertise-peer-urls", peer, "--initial-cluster", `default=${peer}`];
+  const child =
+    name === "tetcd"
+      ? spawn(process.execPath, [join(here, "..", "src", "cli", "tetcd.js"), ...common, "--log-level", "warn", ...options.tetcdArgs], { stdio: "ignore" })
+      : spawn("etcd", [...common, "--logger", "zap", "--log-level", "warn"], { stdio: "ignore" });
+  await waitForPort(port, child);
+  return {
+    name,
+    endpoint: `127.0.0.1:${port}`,
+    async stop() {
+      const exited = new Promise((resolve) => child.once("exit", resolve));
+      child.kill("SIGTERM");
+      const timer = setTimeout(() => child.kill("SIGKILL"), 5000);
+      await exited;
+      clearTimeout(timer);
+      rmSync(dataDir, { recursive: true, force: true });
+    },
+  };
+}
+
+async function runLoad(endpoint: string, workload: WorkerTask["workload"], clients: number, options: Options, durationMs: number): Promise<{ qps: number; p50Ms: number; p99Ms: number; errors: number; firstError?: string }> {
+  const workers = Math.min(options.workers, clients);
+  const tasks = Array.from({ length: workers }, (_, index): WorkerTask => {
+    const concurrency = Math.floor(clients / workers) + (index < clients % workers ? 1 : 0);
+    return { endpoint, workload, concurrency, connections: Math.max(1, Math.min(concurrency, 4)), durationMs, keySpace: options.keySpace, valueBytes: options.valueBytes, seed: 7919 * (index + 1) };
+  });
+  const results = await Promise.all(
+    tasks.map(
+      (task) =>
+        new Promise<WorkerResult>((resolve, reject) => {
+          const child = fork(join(here, "bench", "worker.js"), { stdio: "inherit" });
+          child.once("message", (result) => resolve(result as WorkerResult));
+          child.once("exit", (code) => (code === 0 ? undefined : reject(new Error(`worker exited with ${code}`))));
+          child.send(task);
+        }),
+    ),
+  );
+  const latencies = results.flatMap((result) => result.latenciesUs).sort((a, b) => a - b);
+  const completed = results.reduce((sum, result) => sum + result.completed, 0);
+  const elapsedMs = Math.max(...results.map((result) => result.elapsedMs));
+  const percentile = (fraction: number): number => (latencies.length === 0 ? NaN : latencies[Math.min(latencies.length - 1, Math.floor(fraction * latencies.length))]! / 1000);
+  const errors = results.reduce((sum, result) => sum + result.errors, 0);
+  return { qps: (completed / elapsedMs) * 1000, p50Ms: percentile(0.5), p99Ms: percentile(0.99), errors, firstError: results.find((result) => result.firstError)?.firstError };
+}
+
+async function main(): Promise<void> {
+  const options = parseOptions(process.argv.slice(2));
+  if (options.targets.includes("etcd") && spawnSync("sh", ["-c", "command -v etcd"]).status !== 0) {
+    console.log("real etcd is not installed: measuring tetcd alone");
+    options.targets = options.targets.filter((target) => target !== "etcd");
+  }
+  const rows: string[] = [];
+  const table: Record<string, Record<string, { qps: number; p50Ms: number; p99Ms: number }>> = {};
+  for (const targetName of options.targets) {
+    const target = await startTarget(targetName, options);
+    try {
+      for (const workload of options.workloads) {
+        if (workload !== "put") await runLoad(target.endpoint, "put", 64, { ...options }, Math.min(2000, options.durationMs)); // fill the key space
+        for (const clients of options.clients) {
+          const result = await runLoad(target.endpoint, workload, clients, options, options.durationMs);
+          if (result.errors > 0) console.log(`${targetName} ${workload} ${clients}: ${result.errors} errors, first: ${result.firstError}`);
+          (table[`${workload} ${clients}`] ??= {})[targetName] = result;
+          console.log(`${targetName.padEnd(6)} ${workload.padEnd(19)} clients ${String(clients).padStart(3)}: ${result.qps.toFixed(0).padStart(7)} req/s  p50 ${result.p50Ms.toFixed(2)} ms  p99 ${result.p99Ms.toFixed(2)} ms`);
+        }
+      }
+    } finally {
+      await target.stop();
+    }
+  }
+  rows.push("| workload | clients | tetcd QPS | tetcd p50 ms | tetcd p99 ms | etcd QPS | etcd p50 ms | etcd p99 ms | QPS ratio |");
+  rows.push("|---|---:|---:|---:|---:|---:|---:|---:|---:|");
+  for (const [key, results] of Object.entries(table)) {
+    const [workload, clients] = key.split(" ");
+    const ours = results["tetcd"];
+    const theirs = results["etcd"];
+    const cell = (value: number | undefined, digits: number): string => (value === undefined ? "-" : value.toFixed(digits));
+    const ratio = ours !== undefined && theirs !== undefined ? (ours.qps / theirs.qps).toFixed(2) : "-";
+    rows.push(`| ${workload} | ${clients} | ${cell(ours?.qps, 0)} | ${cell(ours?.p50Ms, 2)} | ${cell(ours?.p99Ms, 2)} | ${cell(theirs?.qps, 0)} | ${cell(theirs?.p50Ms, 2)} | ${cell(theirs?.p99Ms, 2)} | ${ratio} |`);
+  }
+  console.log("\n" + rows.join("\n"));
+}
+
+main().catch((error: unknown) => {
+  console.error(error);
+  process.exit(1);
+});

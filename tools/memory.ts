@@ -1,0 +1,110 @@
+import { spawn, spawnSync, type ChildProcess } from "node:child_process";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import * as net from "node:net";
+import { tmpdir } from "node:os";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { create, toBinary } from "@bufbuild/protobuf";
+import * as grpc from "@grpc/grpc-js";
+import { TxnRequestSchema } from "../src/gen/etcdserverpb/rpc_pb.js";
+
+/**
+ * Loads N keys (64-byte keys, 256-byte values, one version each) into tetcd and,
+ * when installed, real etcd, then reports each server's resident memory.
+ *
+ *   node dist/tools/memory.js [--keys 1000000] [--targets tetcd,etcd]
+ */
+const here = dirname(fileURLToPath(import.meta.url));
+const keyBytes = 64;
+const valueBytes = 256;
+const putsPerTxn = 128;
+const txnsInFlight = 16;
+
+function option(name: string, fallback: string): string {
+  const index = process.argv.indexOf(name);
+  return index >= 0 ? process.argv[index + 1]! : fallback;
+}
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve) => {
+    const server = net.createServer().listen(0, "127.0.0.1", () => {
+      const port = (server.address() as net.AddressInfo).port;
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+async function waitForPort(port: number, child: ChildProcess): Promise<void> {
+  for (let attempt = 0; attempt < 400; attempt++) {
+    if (child.exitCode !== null) throw new Error("server exited during start");
+    const open = await new Promise<boolean>((resolve) => {
+      const socket = net.connect(port, "127.0.0.1", () => {
+        socket.destroy();
+        resolve(true);
+      });
+      socket.on("error", () => resolve(false));
+    });
+    if (open) return;
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  throw new Error(`no listener on ${port}`);
+}
+
+function residentBytes(pid: number): number {
+  const status = readFileSync(`/proc/${pid}/status`, "utf8");
+  const match = /VmRSS:\s+(\d+) kB/.exec(status);
+  return match === null ? NaN : Number(match[1]) * 1024;
+}
+
+function key(index: number): Buffer {
+  return Buffer.from(index.toString(16).padStart(keyBytes, "0"));
+}
+
+async function load(endpoint: string, keys: number): Promise<void> {
+  const client = new grpc.Client(endpoint, grpc.credentials.createInsecure(), { "grpc.max_send_message_length": -1 });
+  const value = Buffer.alloc(valueBytes, 0x62);
+  const identity = (bytes: Buffer): Buffer => bytes;
+  let next = 0;
+  const lane = async (): Promise<void> => {
+    while (next < keys) {
+      const first = next;
+      next = Math.min(keys, next + putsPerTxn);
+      const success = [];
+      for (let index = first; index < next; index++) success.push({ request: { case: "requestPut" as const, value: { key: key(index), value } } });
+      const bytes = Buffer.from(toBinary(TxnRequestSchema, create(TxnRequestSchema, { success })));
+      await new Promise<void>((resolve, reject) => client.makeUnaryRequest("/etcdserverpb.KV/Txn", identity, identity, bytes, (error) => (error ? reject(error) : resolve())));
+    }
+  };
+  await Promise.all(Array.from({ length: txnsInFlight }, lane));
+  client.close();
+}
+
+async function measure(target: string, keys: number): Promise<void> {
+  const port = await freePort();
+  const peerPort = await freePort();
+  const dataDir = mkdtempSync(join(tmpdir(), `memory-${target}-`));
+  const url = `http://127.0.0.1:${port}`;
+  const peer = `http://127.0.0.1:${peerPort}`;
+  const common = ["--data-dir", dataDir, "--listen-client-urls", url, "--advertise-client-urls", url, "--listen-peer-urls", peer, "--initial-advertise-peer-urls", peer, "--initial-cluster", `default=${peer}`];
+  const child =
+    target === "tetcd"
+      ? spawn(process.execPath, [join(here, "..", "src", "cli", "tetcd.js"), ...common, "--log-level", "warn"], { stdio: "ignore" })
+      : spawn("etcd", [...common, "--logger", "zap", "--log-level", "warn"], { stdio: "ignore" });
+  try {
+    await waitForPort(port, child);
+    const started = performance.now();
+    await load(`127.0.0.1:${port}`, keys);
+    const seconds = (performance.now() - started) / 1000;
+    await new Promise((resolve) => setTimeout(resolve, 2000));
+    const rss = residentBytes(child.pid!);
+    console.log(`${target}: ${keys} keys loaded in ${seconds.toFixed(1)} s; RSS ${(rss / 1024 / 1024).toFixed(0)} MiB (${(rss / keys).toFixed(0)} bytes/key)`);
+  } finally {
+    child.kill("SIGTERM");
+    await new Promise((resolve) => child.once("exit", resolve));
+    rmSync(dataDir, { recursive: true, force: true });
+  }
+}
+
+const keys = Number(option("--keys", "1000000"));
+const targets = option("--targets", "tetcd,etcd").split(",").filter((target) => target !== "etcd" || spawnSync("sh", ["-c", "command -v etcd"]).status === 0);
+for (const target of targets) await measure(target, keys);
