@@ -335,8 +335,11 @@ export class Raft {
     if ((this.config.checkQuorum || this.config.preVote) && (m.type === MessageType.MsgHeartbeat || m.type === MessageType.MsgApp)) {
       // A stale leader, or a node we out-termed while partitioned: tell it our term so that it steps down.
       this.send(message({ type: MessageType.MsgAppResp, to: m.from }));
-    } else if (m.type === MessageType.MsgPreVote) {
-      this.send(message({ type: MessageType.MsgPreVoteResp, to: m.from, term: this.term, reject: true }));
+    } else if (m.type === MessageType.MsgPreVote || m.type === MessageType.MsgVote) {
+      // Tell a candidate of an older term about ours, as the paper's RequestVote reply does;
+      // otherwise a voter that keeps out-terming it (say, one with a stale configuration that
+      // never asks it) could keep every election from succeeding.
+      this.send(message({ type: voteResponseType(m.type), to: m.from, term: this.term, reject: true }));
     }
   }
 

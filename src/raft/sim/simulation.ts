@@ -24,9 +24,11 @@ export const simulationLimits = {
   faultTicksMin: 400,
   faultTicksMax: 1200,
   /** After healing, a leader must emerge within this many ticks. */
-  leaderAfterHealTicks: 200,
+  leaderAfterHealTicks: 400,
   /** After a leader emerges, each proposal must commit within this many ticks. */
-  commitAfterHealTicks: 100,
+  commitAfterHealTicks: 300,
+  /** Extra ticks allowed per entry of backlog at the time the leader emerges. */
+  ticksPerBacklogEntry: 2,
   proposalsAfterHeal: 5,
   /** A proposal not committed after this many ticks is proposed again, as a client would retry. */
   retryProposalTicks: 30,
@@ -394,16 +396,20 @@ export class Simulation {
   private checkLiveness(): void {
     // A leader has emerged once it has committed an entry of its own term.
     this.runUntil(simulationLimits.leaderAfterHealTicks, () => this.leader()?.node!.raft.committedEntryInCurrentTerm() === true, "no leader emerged");
+    // The bound grows with the backlog the leader must replicate first (one entry per message at worst).
+    const backlog = this.leader()!.node!.raft.log.lastIndex() - Math.min(...[...this.nodes.values()].map((n) => n.appliedIndex));
+    const commitBoundTicks = simulationLimits.commitAfterHealTicks + simulationLimits.ticksPerBacklogEntry * backlog;
     for (let i = 0; i < simulationLimits.proposalsAfterHeal; i++) {
       const data = `h${i}`;
       let proposedAt = -Infinity;
-      this.runUntil(simulationLimits.commitAfterHealTicks, () => {
+      this.runUntil(commitBoundTicks, () => {
         if (this.appliedData.has(data)) return true;
         // Like a client, retry through the current leader when an attempt did not commit in time.
         if (this.now - proposedAt >= simulationLimits.retryProposalTicks && this.proposeData(this.leader(), data)) proposedAt = this.now;
         return false;
       }, `proposal ${data} did not commit`);
     }
+    this.runUntil(simulationLimits.leaderAfterHealTicks, () => this.leader() !== undefined, "no leader after the proposals");
     const leader = this.leader()!;
     const target = leader.node!.raft.log.committed;
     const conf = leader.node!.raft.tracker.confState();
