@@ -13,17 +13,36 @@ export interface BackendOptions {
   mapSizeBytes: number;
 }
 
+/** A write not yet committed to LMDB; `value` undefined is a delete. */
+interface PendingWrite {
+  bucket: BucketName;
+  key: Buffer;
+  value: Buffer | undefined;
+}
+
 /**
- * The transactional B+tree store under the MVCC layer: one LMDB environment with
- * a named database per bucket. All writes of one apply batch go through a single
- * `write` call, one LMDB transaction, together with the applied index, so that a
- * restart never sees half a batch. Durability of acknowledged writes comes from
- * the WAL, which replays anything past the stored applied index.
+ * The transactional B+tree store under the MVCC layer: one LMDB environment
+ * with a named database per bucket.
+ *
+ * Writes work as etcd's batched backend does. A `write` body's changes go to an
+ * in-memory buffer that reads consult first, so they are visible at once; when
+ * the body returns, they are handed to LMDB as one asynchronous transaction,
+ * committed and fsynced off the main thread, and leave the buffer once LMDB
+ * has them. Each transaction carries the applied index of its batch, so LMDB
+ * is always a consistent prefix of the log; acknowledged writes were already
+ * made durable by the WAL, which replays whatever a crash kept from LMDB.
  */
 export class Backend {
   private readonly root: RootDatabase<Buffer, Buffer>;
   private readonly buckets = new Map<BucketName, Database<Buffer, Buffer>>();
-  private writing = false;
+  /** Committed by `write` but not yet by LMDB: bucket → key (latin1) → write. */
+  private readonly buffer = new Map<BucketName, Map<string, PendingWrite>>();
+  /** The body being run by `write`, with its writes so far. */
+  private transaction: Map<string, PendingWrite> | undefined;
+  private lastCommit: Promise<unknown> = Promise.resolve();
+  private failure: Error | undefined;
+  /** Size of the data file, read again after commits. */
+  private fileBytes: number | undefined;
 
   constructor(private readonly options: BackendOptions) {
     this.root = open<Buffer, Buffer>({
@@ -37,35 +56,84 @@ export class Backend {
     });
     for (const name of bucketNames) {
       this.buckets.set(name, this.root.openDB<Buffer, Buffer>({ name, encoding: "binary", keyEncoding: "binary", compression: false, cache: false }));
+      this.buffer.set(name, new Map());
     }
   }
 
-  /** Runs `body` in one write transaction; reads inside it see its own writes. */
+  /**
+   * Runs `body` as one transaction: reads inside it see its own writes; if it
+   * throws, none of its writes happen. Nested calls join the outer transaction.
+   */
   write<T>(body: () => T): T {
-    if (this.writing) return body();
-    this.writing = true;
+    if (this.failure !== undefined) throw this.failure;
+    if (this.transaction !== undefined) return body();
+    const transaction = new Map<string, PendingWrite>();
+    this.transaction = transaction;
+    let result: T;
     try {
-      return this.root.transactionSync(body);
+      result = body();
     } finally {
-      this.writing = false;
+      this.transaction = undefined;
     }
+    this.commit([...transaction.values()]);
+    return result;
+  }
+
+  private commit(writes: PendingWrite[]): void {
+    if (writes.length === 0) return;
+    let committed: Promise<unknown> = Promise.resolve();
+    // Issued in one event turn, these become one LMDB transaction.
+    for (const write of writes) {
+      this.buffer.get(write.bucket)!.set(write.key.toString("latin1"), write);
+      const bucket = this.bucket(write.bucket);
+      committed = write.value === undefined ? bucket.remove(write.key) : bucket.put(write.key, write.value);
+    }
+    this.fileBytes = undefined;
+    this.lastCommit = committed.then(
+      () => {
+        for (const write of writes) {
+          const pending = this.buffer.get(write.bucket)!;
+          const key = write.key.toString("latin1");
+          if (pending.get(key) === write) pending.delete(key);
+        }
+        this.fileBytes = undefined;
+      },
+      (error: unknown) => {
+        // A storage error is never swallowed: the backend accepts no more writes.
+        this.failure = error instanceof Error ? error : new Error(String(error));
+      },
+    );
   }
 
   get(bucket: BucketName, key: Buffer): Buffer | undefined {
+    const pending = this.pendingWrite(bucket, key);
+    if (pending !== undefined) return pending.value;
     return this.bucket(bucket).getBinary(key) ?? undefined;
   }
 
+  private pendingWrite(bucket: BucketName, key: Buffer): PendingWrite | undefined {
+    const name = key.toString("latin1");
+    return this.transaction?.get(`${bucket}\0${name}`) ?? this.buffer.get(bucket)!.get(name);
+  }
+
   put(bucket: BucketName, key: Buffer, value: Uint8Array): void {
-    this.assertWriting();
-    this.bucket(bucket).putSync(key, Buffer.from(value.buffer, value.byteOffset, value.byteLength));
+    this.record({ bucket, key, value: Buffer.from(value.buffer, value.byteOffset, value.byteLength) });
   }
 
   delete(bucket: BucketName, key: Buffer): void {
-    this.assertWriting();
-    this.bucket(bucket).removeSync(key);
+    this.record({ bucket, key, value: undefined });
   }
 
-  /** Records of `bucket` in key order within [start, end) (end undefined: to the last), at most `limit`. */
+  private record(write: PendingWrite): void {
+    if (this.transaction === undefined) throw new Error("backend write outside a write transaction");
+    this.transaction.set(`${write.bucket}\0${write.key.toString("latin1")}`, write);
+  }
+
+  /**
+   * Records of `bucket` in key order within [start, end) (end undefined: to the
+   * last), at most `limit`, as LMDB holds them: call after `flushed()` when
+   * recent writes matter.
+   */
   range(bucket: BucketName, start: Buffer | undefined, end: Buffer | undefined, limit?: number): Array<{ key: Buffer; value: Buffer }> {
     const result: Array<{ key: Buffer; value: Buffer }> = [];
     const options: { start?: Buffer; end?: Buffer; limit?: number } = {};
@@ -78,17 +146,30 @@ export class Backend {
     return result;
   }
 
-  /** Visits every record of `bucket` in key order without copying the whole bucket. */
+  /** Visits every record of `bucket` in key order as LMDB holds it (see `range`). */
   forEach(bucket: BucketName, visit: (key: Buffer, value: Buffer) => void): void {
     for (const { key, value } of this.bucket(bucket).getRange({})) visit(key, value);
   }
 
+  /** Resolves when every write transaction so far is in LMDB and on disk. */
+  async flushed(): Promise<void> {
+    await this.lastCommit;
+    if (this.failure !== undefined) throw this.failure;
+    await this.root.flushed;
+  }
+
+  /** Size of the data file: what the backend quota is measured against. */
+  sizeBytes(): number {
+    this.fileBytes ??= statSync(join(this.options.path, "data.mdb")).size;
+    return this.fileBytes;
+  }
+
   /** Size of the backend file and the part of it holding live pages. */
   size(): { sizeBytes: number; sizeInUseBytes: number } {
-    const sizeBytes = statSync(join(this.options.path, "data.mdb")).size;
+    const sizeBytes = this.sizeBytes();
     let usedPages = 0;
     for (const bucket of this.buckets.values()) {
-      const stats = bucket.getStats() as { treeBranchPageCount?: number; treeLeafPageCount?: number; overflowPages?: number; pageSize?: number };
+      const stats = bucket.getStats() as { treeBranchPageCount?: number; treeLeafPageCount?: number; overflowPages?: number };
       usedPages += (stats.treeBranchPageCount ?? 0) + (stats.treeLeafPageCount ?? 0) + (stats.overflowPages ?? 0);
     }
     const pageSize = (this.root.getStats() as { pageSize?: number }).pageSize ?? 4096;
@@ -96,12 +177,8 @@ export class Backend {
     return { sizeBytes, sizeInUseBytes: Math.min(sizeBytes, (usedPages + 3) * pageSize) };
   }
 
-  /** Resolves when every committed write transaction is on disk. */
-  flushed(): Promise<unknown> {
-    return this.root.flushed;
-  }
-
   async close(): Promise<void> {
+    await this.lastCommit;
     await this.root.close();
   }
 
@@ -109,9 +186,5 @@ export class Backend {
     const bucket = this.buckets.get(name);
     if (bucket === undefined) throw new Error(`unknown bucket ${name}`);
     return bucket;
-  }
-
-  private assertWriting(): void {
-    if (!this.writing) throw new Error("backend write outside a write transaction");
   }
 }

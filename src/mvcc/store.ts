@@ -142,6 +142,8 @@ export class KvStore {
   }
 
   private async removeCompacted(revision: number, keep: Set<string>): Promise<void> {
+    // Scans read LMDB itself: first let every record at or below `revision` reach it.
+    await this.backend.flushed();
     const end = mainRevisionPrefix(revision + 1);
     let start: Buffer | undefined;
     for (;;) {
@@ -158,7 +160,7 @@ export class KvStore {
         start = revisionToBytes({ main: last.main, sub: last.sub + 1 });
         return false;
       });
-      if (finished) return;
+      if (finished) return this.backend.flushed();
       await new Promise((resolve) => setImmediate(resolve));
     }
   }
@@ -168,19 +170,22 @@ export class KvStore {
    * the current compact revision keeps: etcd's HashKV, equal on every member
    * holding the same history.
    */
-  hashByRevision(revision: number): { hash: number; currentRevision: number; compactRevision: number } {
-    if (revision > 0 && revision <= this.compactRevision) throw ErrCompacted;
-    if (revision > 0 && revision > this.currentRevision) throw ErrFutureRevision;
-    const atRevision = revision === 0 ? this.currentRevision : revision;
+  async hashByRevision(revision: number): Promise<{ hash: number; currentRevision: number; compactRevision: number }> {
+    const { currentRevision, compactRevision } = this;
+    if (revision > 0 && revision <= compactRevision) throw ErrCompacted;
+    if (revision > 0 && revision > currentRevision) throw ErrFutureRevision;
+    const atRevision = revision === 0 ? currentRevision : revision;
     const keep = this.index.keep(atRevision);
+    // Every record up to atRevision is in LMDB once the writes so far are; later ones are skipped.
+    await this.backend.flushed();
     let hash = crc32c(Buffer.from("key"));
     this.backend.forEach("key", (key, value) => {
       const record = bytesToRevision(key);
       if (record.main > atRevision) return;
-      if (record.main <= this.compactRevision && keep.size > 0 && !keep.has(revisionKey(record))) return;
+      if (record.main <= compactRevision && keep.size > 0 && !keep.has(revisionKey(record))) return;
       hash = crc32c(value, crc32c(key, hash));
     });
-    return { hash, currentRevision: this.currentRevision, compactRevision: this.compactRevision };
+    return { hash, currentRevision, compactRevision };
   }
 
   /** Rebuilds the index from the backend and finishes an interrupted compaction. */

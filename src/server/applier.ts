@@ -222,7 +222,8 @@ export class Applier {
   }
 
   private alarm(request: AlarmRequest): AlarmResponse {
-    const response = create(AlarmResponseSchema, { header: create(ResponseHeaderSchema, { revision: BigInt(this.store.currentRevision) }) });
+    // etcd 3.4 answers alarm requests without a response header.
+    const response = create(AlarmResponseSchema);
     const alarm = { memberId: request.memberID, type: request.alarm };
     switch (request.action) {
       case AlarmAction.GET:

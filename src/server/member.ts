@@ -193,8 +193,8 @@ export class EtcdServer {
   /** Proposes a request that adds data: refused, and the NOSPACE alarm raised, past the backend quota. */
   private async proposeChecked(request: InternalRaftRequest): Promise<ApplyResponse> {
     const costBytes = quotaCost(request);
-    const { sizeBytes } = this.backend.size();
-    if (sizeBytes + costBytes >= this.config.quotaBackendBytes) {
+    const sizeBytes = this.backend.sizeBytes();
+    if (costBytes > 0 && sizeBytes + costBytes >= this.config.quotaBackendBytes) {
       if (!this.alarms.has(AlarmType.NOSPACE)) {
         const activate = create(AlarmRequestSchema, { action: AlarmAction.ACTIVATE, memberID: this.memberId, alarm: AlarmType.NOSPACE });
         this.logger.warn("alarm raised", { alarm: "NOSPACE", "backend-size-bytes": sizeBytes, "quota-size-bytes": this.config.quotaBackendBytes });

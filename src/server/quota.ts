@@ -5,7 +5,7 @@ import type { PutRequest, TxnRequest } from "../gen/etcdserverpb/rpc_pb.js";
 const keyValueOverheadBytes = 256;
 const leaseOverheadBytes = 64;
 
-/** Bytes a request is expected to add to the backend, as etcd's quota counts them. */
+/** Bytes a request is expected to add to the backend, as etcd's quota counts them; 0 for requests that add nothing, which pass even past the quota. */
 export function quotaCost(request: InternalRaftRequest): number {
   if (request.put !== undefined) return putCost(request.put);
   if (request.txn !== undefined) return txnCost(request.txn);
