@@ -38,14 +38,19 @@ export class KeyIndex {
     if (compareRevisions(revision, this.modified) <= 0) {
       throw new Error(`put of ${this.key} at ${revision.main}.${revision.sub} not after ${this.modified.main}.${this.modified.sub}`);
     }
-    let generation = this.generations[this.generations.length - 1];
+    const generation = this.generations[this.generations.length - 1];
+    // Arrays start as one-element literals: an empty array grown by push
+    // reserves room for 17, which for a million keys is hundreds of megabytes.
     if (generation === undefined) {
-      generation = { version: 0, created: revision, revisions: [] };
-      this.generations.push(generation);
+      this.generations = [{ version: 1, created: revision, revisions: [revision] }];
+    } else if (generation.revisions.length === 0) {
+      generation.created = revision;
+      generation.revisions = [revision];
+      generation.version++;
+    } else {
+      generation.revisions.push(revision);
+      generation.version++;
     }
-    if (generation.revisions.length === 0) generation.created = revision;
-    generation.revisions.push(revision);
-    generation.version++;
     this.modified = revision;
   }
 

@@ -30,6 +30,9 @@ export interface Change {
   deleted: boolean;
 }
 
+/** Receives the changes of one write transaction and its revision. */
+export type ChangeObserver = (changes: readonly Change[], revision: number) => void;
+
 /** Limits of the store, kept in one place. */
 export const storeLimits = {
   /** Revisions removed from the backend per compaction step. */
@@ -52,6 +55,7 @@ export class KvStore {
   /** Reads below this revision fail; -1 before the first compaction. */
   compactRevision = -1;
   private compactionRunning: Promise<void> = Promise.resolve();
+  private observers: ChangeObserver[] = [];
 
   constructor(
     readonly backend: Backend,
@@ -107,10 +111,22 @@ export class KvStore {
     return new WriteTransaction(this, this.index, this.leases);
   }
 
+  /**
+   * Calls `observer` with the changes of every write transaction, in revision
+   * order, right after the transaction ends. Returns a function that stops it.
+   */
+  observe(observer: ChangeObserver): () => void {
+    this.observers.push(observer);
+    return () => {
+      this.observers = this.observers.filter((candidate) => candidate !== observer);
+    };
+  }
+
   /** Called by a write transaction that made changes. */
-  commitRevision(revision: number): void {
+  commitRevision(revision: number, changes: Change[]): void {
     if (revision !== this.currentRevision + 1) throw new Error(`revision ${revision} after ${this.currentRevision}`);
     this.currentRevision = revision;
+    for (const observer of this.observers) observer(changes, revision);
   }
 
   readRecord(revision: Revision): KeyValue {
@@ -297,7 +313,7 @@ export class WriteTransaction {
 
   /** Ends the transaction; returns its changes (empty when it only read). */
   end(): Change[] {
-    if (this.changes.length > 0) this.store.commitRevision(this.beginRevision + 1);
+    if (this.changes.length > 0) this.store.commitRevision(this.beginRevision + 1, this.changes);
     return this.changes;
   }
 }

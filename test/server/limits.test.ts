@@ -55,6 +55,15 @@ describe("a rejected request changes nothing", { timeout: 60_000 }, () => {
     });
   });
 
+  test("an unknown sort order or target is refused (etcd 3.4 crashes on it)", async () => {
+    await withMember([], async (client) => {
+      for (const options of [{ sortTarget: 7, sortOrder: 1 }, { sortOrder: 5 }]) {
+        const result = await client.kv.call("range", rpc.RangeRequestSchema, { key: bytes("a"), ...options }, rpc.RangeResponseSchema);
+        assert.deepEqual(result.ok ? "ok" : [result.code, result.message], [3, "etcdserver: invalid sort option"]);
+      }
+    });
+  });
+
   test("more than --max-txn-ops operations are refused", async () => {
     await withMember(["--max-txn-ops", "4"], async (client) => {
       const ops = Array.from({ length: 5 }, (_, index) => ({ request: { case: "requestPut" as const, value: { key: bytes(`k${index}`), value: bytes("v") } } }));
