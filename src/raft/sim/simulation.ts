@@ -78,6 +78,7 @@ export class Simulation {
   private networkFaults: NetworkFaults;
   private readonly crashProbability: number;
   private readonly leaderCrashProbability: number;
+  private readonly isolateLeaderProbability: number;
 
   constructor(private readonly options: SimulationOptions) {
     this.random = new SeededRandom(options.seed);
@@ -92,6 +93,7 @@ export class Simulation {
     };
     this.crashProbability = [0.002, 0.005, 0.02][this.random.nextInt(3)]!;
     this.leaderCrashProbability = [0, 0.01, 0.04][this.random.nextInt(3)]!;
+    this.isolateLeaderProbability = [0, 0.01, 0.04][this.random.nextInt(3)]!;
     const nodeOptions = {
       electionTick: simulationLimits.electionTick,
       heartbeatTick: 1 + this.random.nextInt(2),
@@ -272,6 +274,19 @@ export class Simulation {
       this.stats.restarts!++;
     }
     if (this.random.chance(0.008)) this.partition();
+    if (this.random.chance(this.isolateLeaderProbability)) {
+      // Cut off the leader right after it appended entries it could not replicate yet.
+      const leader = this.leader();
+      if (leader !== undefined) {
+        for (const other of this.nodes.keys()) {
+          if (other === leader.id) continue;
+          this.network.block(leader.id, other);
+          this.network.block(other, leader.id);
+        }
+        this.stats.partitions!++;
+        this.trace(`isolate leader ${leader.id}`);
+      }
+    }
     if (this.random.chance(0.01)) {
       this.trace("heal network partitions");
       this.network.heal();
