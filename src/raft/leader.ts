@@ -92,10 +92,6 @@ function confChangeRefusal(r: Raft, type: EntryType, data: Uint8Array): string |
 }
 
 function handleReadIndex(r: Raft, m: Message): RaftError | undefined {
-  if (r.tracker.isSingleton()) {
-    respondToReadIndex(r, m, r.log.committed);
-    return undefined;
-  }
   // Until the leader commits an entry of its term it does not know the true commit index.
   if (!r.committedEntryInCurrentTerm()) {
     if (r.pendingReadIndexMessages.length >= limits.maxPendingReadIndexMessages) return ErrProposalDropped;
@@ -107,7 +103,9 @@ function handleReadIndex(r: Raft, m: Message): RaftError | undefined {
 }
 
 export function serveReadIndex(r: Raft, m: Message): void {
-  if (r.config.readOnlyOption === ReadOnlyOption.LeaseBased) {
+  // A single voter is its own quorum. (Even so it waits, like any leader, for an entry of its
+  // term to commit: after a restart its persisted commit index may lag what was committed.)
+  if (r.tracker.isSingleton() || r.config.readOnlyOption === ReadOnlyOption.LeaseBased) {
     respondToReadIndex(r, m, r.log.committed);
     return;
   }

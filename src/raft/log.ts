@@ -81,6 +81,8 @@ export class RaftLog {
   committed: number;
   /** Highest index the application has applied (reported through advance()). */
   applied: number;
+  /** Highest index handed to the application to apply (in a Ready not yet advanced). */
+  applying: number;
 
   constructor(readonly storage: Storage, private readonly maxCommittedSizePerReadyBytes: number) {
     const first = storage.firstIndex();
@@ -88,6 +90,7 @@ export class RaftLog {
     this.unstable = new Unstable(last + 1);
     this.committed = first - 1;
     this.applied = first - 1;
+    this.applying = first - 1;
   }
 
   firstIndex(): number {
@@ -214,6 +217,7 @@ export class RaftLog {
       `log: applied ${index} is out of range [previous applied ${this.applied}, committed ${this.committed}]`,
     );
     this.applied = index;
+    if (this.applying < index) this.applying = index;
   }
 
   stableTo(index: number, term: number): void {

@@ -85,6 +85,12 @@ export function switchToConfig(r: Raft, config: TrackerConfig, progress: Map<Nod
 export function restoreSnapshot(r: Raft, snapshot: Snapshot): boolean {
   const { index, term, confState } = snapshot.metadata;
   if (index <= r.log.committed) return false;
+  if (r.log.applying > r.log.applied) {
+    // Committed entries (maybe conf changes) are being applied to the current configuration;
+    // installing the snapshot under them would mix the two. The leader sends it again.
+    r.trace(`deferred snapshot ${index}@${term}: entries up to ${r.log.applying} are being applied`);
+    return false;
+  }
   if (r.state !== StateType.Follower) {
     // Only a follower receives a snapshot from its leader; move on to a safe state.
     r.becomeFollower(r.term + 1, None);

@@ -121,7 +121,8 @@ export class Raft {
 
   /** Queues a message; stamps from and (for non-vote, non-local messages) the term. */
   send(m: Message): void {
-    m.from = this.id;
+    // A forwarded message (a follower's MsgTransferLeader names the transferee) keeps its sender.
+    if (m.from === None) m.from = this.id;
     const isVote = m.type === MessageType.MsgVote || m.type === MessageType.MsgVoteResp || m.type === MessageType.MsgPreVote || m.type === MessageType.MsgPreVoteResp;
     if (isVote) {
       assert(m.term !== 0, `raft: term should be set when sending ${MessageType[m.type]}`);
@@ -202,10 +203,15 @@ export class Raft {
     this.tickFunction = tickHeartbeat;
     this.lead = this.id;
     this.state = StateType.Leader;
-    // The leader's own progress is in replicate state; it acknowledges itself after persisting.
-    this.tracker.progress.get(this.id)?.becomeReplicate();
+    // The leader's own progress is in replicate state; reset() set its match to the durable
+    // last index, and it acknowledges newer entries itself once they are persisted.
     const self = this.tracker.progress.get(this.id);
-    if (self !== undefined) self.match = this.log.unstable.entries.length > 0 ? this.log.unstable.offset - 1 : this.log.lastIndex();
+    if (self !== undefined) {
+      const match = self.match;
+      self.becomeReplicate();
+      self.match = match;
+      self.next = this.log.lastIndex() + 1;
+    }
     // Conf changes in the uncommitted tail may be pending; wait for them to be applied.
     this.pendingConfIndex = this.log.lastIndex();
     const appended = this.appendEntries([{ term: 0, index: 0, type: EntryType.EntryNormal, data: new Uint8Array(0) }]);

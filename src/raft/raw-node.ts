@@ -239,6 +239,8 @@ export class RawNode {
     if (r.log.unstable.snapshot !== undefined) ready.snapshot = r.log.unstable.snapshot;
     ready.mustSync =
       entries.length > 0 || (ready.hardState !== undefined && (hard.term !== this.previousHardState.term || hard.vote !== this.previousHardState.vote));
+    const lastCommitted = ready.committedEntries[ready.committedEntries.length - 1];
+    if (lastCommitted !== undefined) r.log.applying = lastCommitted.index;
     const toSelf = r.messagesAfterPersist.filter((m) => m.to === r.id);
     r.messages = [];
     r.messagesAfterPersist = [];

@@ -94,9 +94,9 @@ test("checker: a committed entry that a node lacking it could overwrite by winni
     [4n, log([[1, 1]])],
     [5n, log([[1, 1], [2, 3]])],
   ]);
-  assert.throws(() => checker.checkCommitDurable(1n, 2, 2, [1n, 2n, 3n, 4n, 5n], logs), /commit durability/);
+  assert.throws(() => checker.checkCommitDurable(1n, 2, 2, { incoming: [1n, 2n, 3n, 4n, 5n], outgoing: [] }, logs), /commit durability/);
   // Figure 8 (e): once 3:4 is on a majority, S5 cannot win.
   logs.set(2n, log([[1, 1], [2, 2], [3, 4]]));
   logs.set(3n, log([[1, 1], [2, 2], [3, 4]]));
-  checker.checkCommitDurable(1n, 3, 4, [1n, 2n, 3n, 4n, 5n], logs);
+  checker.checkCommitDurable(1n, 3, 4, { incoming: [1n, 2n, 3n, 4n, 5n], outgoing: [] }, logs);
 });

@@ -13,10 +13,10 @@ test("leadership transfer to an up-to-date follower sends MsgTimeoutNow and it w
   assert.equal(cluster.sentOfType(MessageType.MsgTimeoutNow).length, 1);
 });
 
-test("a follower forwards a transfer request to the leader", () => {
+test("a follower forwards a transfer request to the leader, keeping the transferee", () => {
   const cluster = Cluster.bootstrap([1n, 2n, 3n]);
   cluster.campaign(1n);
-  cluster.get(3n).node.transferLeader(3n);
+  cluster.get(2n).node.transferLeader(3n);
   cluster.pump();
   assert.deepEqual(cluster.leaders(), [3n]);
 });

@@ -123,18 +123,28 @@ export class Checker {
    * rule guarantees this; counting replicas of an earlier term's entry (Figure 8)
    * breaks it long before an unlucky schedule overwrites the entry.
    */
-  checkCommitDurable(leader: NodeId, index: number, term: number, voters: readonly NodeId[], logs: ReadonlyMap<NodeId, DurableLog>): void {
+  checkCommitDurable(
+    leader: NodeId,
+    index: number,
+    term: number,
+    config: { incoming: readonly NodeId[]; outgoing: readonly NodeId[] },
+    logs: ReadonlyMap<NodeId, DurableLog>,
+  ): void {
     this.checks++;
-    const quorum = Math.floor(voters.length / 2) + 1;
     for (const [candidate, log] of logs) {
       if (log.holds(index, term)) continue;
       const last = log.last();
-      let votes = 0;
-      for (const voter of voters) {
-        const voterLast = logs.get(voter)?.last() ?? { index: 0, term: 0 };
-        if (last.term > voterLast.term || (last.term === voterLast.term && last.index >= voterLast.index)) votes++;
-      }
-      if (votes >= quorum) {
+      const wouldWin = (voters: readonly NodeId[]): boolean => {
+        if (voters.length === 0) return true;
+        let votes = 0;
+        for (const voter of voters) {
+          const voterLast = logs.get(voter)?.last() ?? { index: 0, term: 0 };
+          if (last.term > voterLast.term || (last.term === voterLast.term && last.index >= voterLast.index)) votes++;
+        }
+        return votes >= Math.floor(voters.length / 2) + 1;
+      };
+      // In a joint configuration an election needs both majorities.
+      if (wouldWin(config.incoming) && wouldWin(config.outgoing)) {
         throw new SafetyViolation(
           "commit durability",
           `leader ${leader} committed ${index}@${term}, but node ${candidate} (log ends ${last.index}@${last.term}) lacks it and could win an election`,

@@ -7,7 +7,7 @@
  * leader must emerge and every new proposal must commit within a bound.
  */
 import type { Message, NodeId } from "../messages.js";
-import { ConfChangeType, MessageType, describeMessage } from "../messages.js";
+import { ConfChangeTransition, ConfChangeType, MessageType, describeMessage } from "../messages.js";
 import { SeededRandom } from "../random.js";
 import { StateType } from "../raft.js";
 import type { TestingFaults } from "../config.js";
@@ -71,7 +71,7 @@ export class Simulation {
   private readonly appliedData = new Set<string>();
   readonly stats: Record<string, number> = {
     proposals: 0, applied: 0, reads: 0, readsServed: 0, crashes: 0, restarts: 0, partitions: 0,
-    confChanges: 0, transfers: 0, compactions: 0, messages: 0,
+    confChanges: 0, jointChanges: 0, transfers: 0, compactions: 0, messages: 0,
   };
   readonly traceLines: string[] = [];
   private readonly nodeCount: number;
@@ -222,8 +222,8 @@ export class Simulation {
       if (raft.log.committed > (this.commitChecked.get(sim.id) ?? 0)) {
         this.commitChecked.set(sim.id, raft.log.committed);
         const logs = new Map([...this.nodes].map(([id, node]) => [id, node.durableLog()]));
-        const voters = [...raft.tracker.config.voters.incoming];
-        this.checker.checkCommitDurable(sim.id, raft.log.committed, raft.log.term(raft.log.committed), voters, logs);
+        const config = { incoming: [...raft.tracker.config.voters.incoming], outgoing: [...raft.tracker.config.voters.outgoing] };
+        this.checker.checkCommitDurable(sim.id, raft.log.committed, raft.log.term(raft.log.committed), config, logs);
       }
       if (this.leaderSeen.get(sim.id) !== raft.term) {
         this.leaderSeen.set(sim.id, raft.term);
@@ -368,10 +368,27 @@ export class Simulation {
         options.push({ type: ConfChangeType.ConfChangeAddLearnerNode, nodeId: id });
       }
     }
+    if (leader.node!.raft.tracker.isJoint()) {
+      // An explicit joint configuration is left by an empty ConfChangeV2.
+      const error = leader.node!.proposeConfChange({ transition: ConfChangeTransition.ConfChangeTransitionAuto, changes: [], context: new Uint8Array(0) });
+      this.trace(`propose leaving the joint configuration at leader ${leader.id}${error === undefined ? "" : `: ${error.code}`}`);
+      return;
+    }
     if (options.length === 0) return;
     const change = options[this.random.nextInt(options.length)]!;
-    const error = leader.node!.proposeConfChange({ id: 0n, type: change.type, nodeId: change.nodeId, context: new Uint8Array(0) });
+    const second = options.filter((o) => o.nodeId !== change.nodeId);
     this.stats.confChanges!++;
+    if (second.length > 0 && this.random.chance(0.3)) {
+      const other = second[this.random.nextInt(second.length)]!;
+      const transition = this.random.chance(0.5) ? ConfChangeTransition.ConfChangeTransitionAuto : ConfChangeTransition.ConfChangeTransitionJointExplicit;
+      const error = leader.node!.proposeConfChange({ transition, changes: [change, other], context: new Uint8Array(0) });
+      this.stats.jointChanges!++;
+      this.trace(
+        `propose joint change ${ConfChangeTransition[transition]} [${ConfChangeType[change.type]} ${change.nodeId}, ${ConfChangeType[other.type]} ${other.nodeId}] at leader ${leader.id}${error === undefined ? "" : `: ${error.code}`}`,
+      );
+      return;
+    }
+    const error = leader.node!.proposeConfChange({ id: 0n, type: change.type, nodeId: change.nodeId, context: new Uint8Array(0) });
     this.trace(`propose conf change ${ConfChangeType[change.type]} ${change.nodeId} at leader ${leader.id}${error === undefined ? "" : `: ${error.code}`}`);
   }
 
