@@ -5,24 +5,44 @@ export interface Lease {
   id: bigint;
   ttlSeconds: number;
   keys: Set<string>;
+  /** When the lease runs out, on this member's monotonic clock; Infinity when this member does not expire leases. */
+  expiresAtMs: number;
+  /** An expired lease whose revoke was proposed is not proposed again before this time. */
+  retryRevokeAtMs: number;
 }
 
-/** etcd's largest lease TTL: 9,000,000,000 seconds. */
-export const maxLeaseTtlSeconds = 9_000_000_000;
+/** Limits of the lease module, as etcd's lessor has them. */
+export const leaseLimits = {
+  /** etcd's largest lease TTL: 9,000,000,000 seconds. */
+  ttlSecondsMax: 9_000_000_000,
+  /** Expired leases revoked per second at most, so that a mass expiry cannot starve writes. */
+  revokesPerSecondMax: 1000,
+  /** How long to wait before proposing the revoke of an expired lease again. */
+  revokeRetryMs: 3000,
+} as const;
 
 /**
- * The leases and the keys attached to them. Grants and revokes change it only
- * through the apply of log entries; leases persist in the backend's `lease`
- * bucket as etcd's leasepb.Lease (ID = 1, TTL = 2).
+ * The leases and the keys attached to them. Grants and revokes change the set
+ * only through the apply of log entries, and leases persist in the backend's
+ * `lease` bucket as etcd's leasepb.Lease (ID = 1, TTL = 2).
+ *
+ * Time never enters the log: only the member that expires leases (the leader;
+ * a single member always is) keeps expiry times, measured as durations on its
+ * own monotonic clock. When it takes that role it first extends every lease by
+ * its full TTL, so that no lease expires for time it did not watch.
  */
 export class Lessor implements LeaseAttachments {
   private readonly leases = new Map<bigint, Lease>();
   private readonly keyLeases = new Map<string, bigint>();
+  private primary = false;
 
-  constructor(private readonly backend: Backend) {
+  constructor(
+    private readonly backend: Backend,
+    private readonly clockMs: () => number = () => performance.now(),
+  ) {
     backend.forEach("lease", (_, value) => {
       const { id, ttlSeconds } = decodeLease(value);
-      this.leases.set(id, { id, ttlSeconds, keys: new Set() });
+      this.leases.set(id, { id, ttlSeconds, keys: new Set(), expiresAtMs: Infinity, retryRevokeAtMs: 0 });
     });
   }
 
@@ -54,10 +74,27 @@ export class Lessor implements LeaseAttachments {
     if (this.keyLeases.get(key) === id) this.keyLeases.delete(key);
   }
 
+  /** Starts expiring leases, giving each its full TTL from now first. */
+  promote(): void {
+    this.primary = true;
+    const now = this.clockMs();
+    for (const lease of this.leases.values()) {
+      lease.expiresAtMs = now + lease.ttlSeconds * 1000;
+      lease.retryRevokeAtMs = 0;
+    }
+  }
+
+  /** Stops expiring leases (another member does it now). */
+  demote(): void {
+    this.primary = false;
+    for (const lease of this.leases.values()) lease.expiresAtMs = Infinity;
+  }
+
   /** Inside the backend write of the grant's entry. */
   grant(id: bigint, ttlSeconds: number): Lease {
     if (this.leases.has(id)) throw new Error(`lease ${id} granted twice`);
-    const lease: Lease = { id, ttlSeconds, keys: new Set() };
+    const expiresAtMs = this.primary ? this.clockMs() + ttlSeconds * 1000 : Infinity;
+    const lease: Lease = { id, ttlSeconds, keys: new Set(), expiresAtMs, retryRevokeAtMs: 0 };
     this.leases.set(id, lease);
     this.backend.put("lease", leaseKey(id), encodeLease(id, ttlSeconds));
     return lease;
@@ -70,6 +107,38 @@ export class Lessor implements LeaseAttachments {
     for (const key of lease.keys) this.keyLeases.delete(key);
     this.leases.delete(id);
     this.backend.delete("lease", leaseKey(id));
+  }
+
+  /** Restarts the lease's TTL; undefined when it does not exist or has already run out. */
+  renew(id: bigint): number | undefined {
+    const lease = this.leases.get(id);
+    if (lease === undefined) return undefined;
+    const now = this.clockMs();
+    if (lease.expiresAtMs <= now) return undefined;
+    if (this.primary) lease.expiresAtMs = now + lease.ttlSeconds * 1000;
+    return lease.ttlSeconds;
+  }
+
+  /** Whole seconds left, truncated as etcd does; the full TTL while this member does not expire leases. */
+  remainingSeconds(lease: Lease): number {
+    if (lease.expiresAtMs === Infinity) return lease.ttlSeconds;
+    return Math.trunc((lease.expiresAtMs - this.clockMs()) / 1000);
+  }
+
+  /**
+   * Leases that have run out and whose revoke should be proposed now, at most
+   * `max`; each is not offered again for a retry interval, in case its revoke is lost.
+   */
+  takeExpired(max: number): Lease[] {
+    const now = this.clockMs();
+    const expired: Lease[] = [];
+    for (const lease of this.leases.values()) {
+      if (expired.length >= max) break;
+      if (lease.expiresAtMs > now || lease.retryRevokeAtMs > now) continue;
+      lease.retryRevokeAtMs = now + leaseLimits.revokeRetryMs;
+      expired.push(lease);
+    }
+    return expired;
   }
 }
 

@@ -63,13 +63,15 @@ export class KeyIndex {
     return true;
   }
 
-  /** Restores a record read back from the backend at start-up. */
-  restore(revision: Revision, tombstone: boolean): void {
-    if (tombstone) {
-      if (!this.tombstone(revision)) throw new Error(`tombstone of ${this.key} without a live generation`);
-    } else {
-      this.put(revision);
-    }
+  /**
+   * Starts the index of a key from its oldest record left in the backend.
+   * Compaction may have removed the generation's earlier revisions, so its
+   * creation and version come from the record itself, as etcd restores them.
+   */
+  restoreFirst(created: Revision, modified: Revision, version: number): void {
+    if (this.generations.length !== 0) throw new Error(`key ${this.key} restored twice`);
+    this.generations = [{ version, created, revisions: [modified] }];
+    this.modified = modified;
   }
 
   isEmpty(): boolean {

@@ -18,7 +18,7 @@ const emptyBytes = new Uint8Array(0);
 export function encodeKeyValue(kv: KeyValue): Buffer {
   const length = keyValueEncodedLength(kv);
   const out = Buffer.allocUnsafe(length);
-  let offset = writeBytesField(out, 0, 0x0a, kv.key);
+  let offset = kv.key.length !== 0 ? writeBytesField(out, 0, 0x0a, kv.key) : 0;
   if (kv.createRevision !== 0) offset = writeVarintField(out, offset, 0x10, kv.createRevision);
   if (kv.modRevision !== 0) offset = writeVarintField(out, offset, 0x18, kv.modRevision);
   if (kv.version !== 0) offset = writeVarintField(out, offset, 0x20, kv.version);
@@ -32,7 +32,7 @@ export function encodeKeyValue(kv: KeyValue): Buffer {
 }
 
 export function keyValueEncodedLength(kv: KeyValue): number {
-  let length = 1 + varintLength(kv.key.length) + kv.key.length;
+  let length = kv.key.length !== 0 ? 1 + varintLength(kv.key.length) + kv.key.length : 0;
   if (kv.createRevision !== 0) length += 1 + varintLength(kv.createRevision);
   if (kv.modRevision !== 0) length += 1 + varintLength(kv.modRevision);
   if (kv.version !== 0) length += 1 + varintLength(kv.version);

@@ -212,12 +212,7 @@ export class KvStore {
       const kv = decodeKeyValue(value);
       const name = Buffer.from(kv.key).toString("latin1");
       const tombstone = isTombstoneKey(key);
-      const existing = this.index.keyIndex(name);
-      if (tombstone && (existing === undefined || existing.isEmpty())) {
-        // Compaction removed the generation this delete closed.
-      } else {
-        this.index.restore(name, revision, tombstone);
-      }
+      this.index.restore(name, revision, { tombstone, createRevision: kv.createRevision, version: kv.version });
       if (tombstone || kv.lease === 0n) keyLeases.delete(name);
       else keyLeases.set(name, kv.lease);
       this.currentRevision = Math.max(this.currentRevision, revision.main);

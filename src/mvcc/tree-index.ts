@@ -42,13 +42,23 @@ export class TreeIndex {
     return index !== undefined && index.tombstone(revision);
   }
 
-  restore(key: string, revision: Revision, tombstone: boolean): void {
-    let index = this.tree.get(key);
+  /**
+   * Restores one record read back from the backend at start-up, in revision
+   * order. A key's first record carries its generation's creation and version;
+   * a delete whose generation compaction removed is skipped.
+   */
+  restore(key: string, revision: Revision, record: { tombstone: boolean; createRevision: number; version: number }): void {
+    const index = this.tree.get(key);
     if (index === undefined) {
-      index = new KeyIndex(key);
-      this.tree.set(key, index);
+      if (record.tombstone) return;
+      const restored = new KeyIndex(key);
+      restored.restoreFirst({ main: record.createRevision, sub: 0 }, revision, record.version);
+      this.tree.set(key, restored);
+    } else if (record.tombstone) {
+      if (!index.tombstone(revision)) throw new Error(`restored delete of ${key} without a live generation`);
+    } else {
+      index.put(revision);
     }
-    index.restore(revision, tombstone);
   }
 
   /** Calls `visit` for each key of the range live at `atRevision`, in key order, until it returns false. */

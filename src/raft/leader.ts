@@ -185,6 +185,11 @@ function handleHeartbeatResponse(r: Raft, m: Message): void {
   for (const status of r.readOnly.advance(m.context)) respondToReadIndex(r, status.request, status.index);
 }
 
+/** Starts handing leadership to `transferee` (a voter): MsgTimeoutNow once it has the whole log. */
+export function transferLeadership(r: Raft, transferee: NodeId): void {
+  handleTransferLeader(r, transferee);
+}
+
 function handleTransferLeader(r: Raft, transferee: NodeId): void {
   const progress = r.tracker.progress.get(transferee)!;
   if (progress.isLearner) {

@@ -13,6 +13,7 @@ import { ProgressTracker } from "./tracker.js";
 import type { RaftError } from "./errors.js";
 import { RaftError as RaftErrorClass, assert } from "./errors.js";
 import { applySimple, enterJoint, leaveJoint, restoreConfState } from "./confchange.js";
+import { transferLeadership } from "./leader.js";
 
 export function asV2(change: ConfChange | ConfChangeV2): ConfChangeV2 {
   if ("changes" in change) return change;
@@ -63,8 +64,7 @@ export function switchToConfig(r: Raft, config: TrackerConfig, progress: Map<Nod
   const self = progress.get(r.id);
   r.isLearner = self !== undefined && self.isLearner;
   if ((self === undefined || r.isLearner) && r.state === StateType.Leader) {
-    // A leader removed or demoted steps down, so that the remaining voters elect a new one.
-    r.becomeFollower(r.term, None);
+    handOverLeadership(r);
     return confState;
   }
   if (r.state !== StateType.Leader || confState.voters.length === 0) return confState;
@@ -75,6 +75,33 @@ export function switchToConfig(r: Raft, config: TrackerConfig, progress: Map<Nod
   }
   if (r.leadTransferee !== None && !r.tracker.isVoter(r.leadTransferee)) r.abortLeaderTransfer();
   return confState;
+}
+
+/**
+ * A leader removed or demoted hands leadership to the most caught-up remaining
+ * voter (which also learns that the change committed, so that it can win in the
+ * new configuration); if that does not finish within an election timeout it
+ * steps down (tickHeartbeat). Stepping down at once could strand the remaining
+ * voters in a joint configuration whose outgoing majority needs the removed
+ * members' votes.
+ */
+function handOverLeadership(r: Raft): void {
+  let target: NodeId = None;
+  let best = -1;
+  for (const id of r.tracker.memberIds()) {
+    const progress = r.tracker.progress.get(id)!;
+    if (id === r.id || progress.isLearner || !r.tracker.isVoter(id)) continue;
+    if (progress.match > best) {
+      best = progress.match;
+      target = id;
+    }
+  }
+  if (target === None) {
+    r.becomeFollower(r.term, None);
+    return;
+  }
+  r.trace(`removed from the configuration: handing leadership to ${target}`);
+  transferLeadership(r, target);
 }
 
 /**

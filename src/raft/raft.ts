@@ -523,6 +523,8 @@ export function tickHeartbeat(r: Raft): void {
   if (r.electionElapsed >= r.config.electionTick) {
     r.electionElapsed = 0;
     if (r.config.checkQuorum) r.step(message({ type: MessageType.MsgCheckQuorum, from: r.id }));
+    // A leader no longer a voter has had an election timeout to hand over; now it steps down.
+    if (r.state === StateType.Leader && !r.tracker.isVoter(r.id)) r.becomeFollower(r.term, None);
     // A transfer that did not finish within an election timeout is abandoned.
     if (r.state === StateType.Leader && r.leadTransferee !== None) r.abortLeaderTransfer();
   }

@@ -28,7 +28,7 @@ import {
   type TxnResponse,
 } from "../gen/etcdserverpb/rpc_pb.js";
 import type { InternalRaftRequest } from "../gen/etcdserverpb/raft_internal_pb.js";
-import { Lessor, maxLeaseTtlSeconds } from "../lease/lessor.js";
+import { leaseLimits, type Lessor } from "../lease/lessor.js";
 import { StoreError } from "../mvcc/errors.js";
 import { keyToString, rangeEndToString } from "../mvcc/keys.js";
 import type { KvStore, WriteTransaction } from "../mvcc/store.js";
@@ -197,7 +197,7 @@ export class Applier {
 
   private leaseGrant(request: LeaseGrantRequest): LeaseGrantResponse {
     if (this.noSpace) throw errors.ErrNoSpace;
-    if (request.TTL > BigInt(maxLeaseTtlSeconds)) throw errors.ErrLeaseTtlTooLarge;
+    if (request.TTL > BigInt(leaseLimits.ttlSecondsMax)) throw errors.ErrLeaseTtlTooLarge;
     if (this.lessor.exists(request.ID)) throw errors.ErrLeaseExists;
     const ttlSeconds = Math.max(Number(request.TTL), this.minLeaseTtlSeconds);
     this.lessor.grant(request.ID, ttlSeconds);

@@ -13,6 +13,11 @@ import {
   type LeaseGrantRequest,
   type LeaseGrantResponse,
   type LeaseRevokeRequest,
+  type LeaseTimeToLiveRequest,
+  type LeaseTimeToLiveResponse,
+  LeaseRevokeRequestSchema,
+  LeaseTimeToLiveResponseSchema,
+  ResponseHeaderSchema,
   type LeaseRevokeResponse,
   type PutRequest,
   type PutResponse,
@@ -21,7 +26,9 @@ import {
   type TxnRequest,
   type TxnResponse,
 } from "../gen/etcdserverpb/rpc_pb.js";
+import { leaseLimits } from "../lease/lessor.js";
 import { StoreError } from "../mvcc/errors.js";
+import { keyToBytes } from "../mvcc/keys.js";
 import type { MemberStorage } from "./storage.js";
 import { openStorage, startRecords } from "./storage.js";
 import { Applier, toEtcdError, type ApplyResponse, type ApplyResult } from "./applier.js";
@@ -43,6 +50,9 @@ function raftRequest(init: MessageInitShape<typeof InternalRaftRequestSchema>): 
   return create(InternalRaftRequestSchema, init);
 }
 
+/** How often the member looks for leases that ran out. */
+const leaseExpiryCheckMs = 500;
+
 interface Waiter {
   resolve: (result: ApplyResult) => void;
 }
@@ -63,6 +73,7 @@ export class EtcdServer {
   appliedIndex: number;
   private failure: Error | undefined;
   private appliedSinceSnapshot = 0;
+  private expiryTimer: NodeJS.Timeout | undefined;
   private purging = false;
 
   private constructor(
@@ -73,7 +84,9 @@ export class EtcdServer {
     this.storage = storage;
     this.memberId = storage.memberId;
     this.clusterId = storage.clusterId;
-    const minLeaseTtlSeconds = Math.ceil((3 * Math.floor(config.electionTimeoutMs / config.heartbeatIntervalMs) * config.heartbeatIntervalMs) / 2 / 1000);
+    // etcd's minimum lease TTL: one and a half election timeouts, in whole ticks, rounded up to seconds.
+    const electionTicks = Math.floor(config.electionTimeoutMs / config.heartbeatIntervalMs);
+    const minLeaseTtlSeconds = Math.ceil((Math.floor((3 * electionTicks) / 2) * config.heartbeatIntervalMs) / 1000);
     this.applier = new Applier(storage.store, storage.lessor, storage.alarms, minLeaseTtlSeconds);
     this.ids = new IdGenerator(this.memberId, Date.now());
     this.appliedIndex = storage.store.consistentIndex();
@@ -89,7 +102,40 @@ export class EtcdServer {
       logger.info("replaying WAL entries", { from: storage.unapplied[0]!.index, to: storage.unapplied[storage.unapplied.length - 1]!.index });
       server.apply(storage.unapplied);
     }
+    // A single member leads from the start: it gives every lease its full TTL, then expires them.
+    storage.lessor.promote();
+    server.expiryTimer = setInterval(() => server.revokeExpiredLeases(), leaseExpiryCheckMs);
+    server.expiryTimer.unref();
     return server;
+  }
+
+  /** Proposes the revoke of leases that ran out, at most etcd's rate of revokes per second. */
+  private revokeExpiredLeases(): void {
+    if (this.failure !== undefined) return;
+    const expired = this.storage.lessor.takeExpired(Math.ceil((leaseLimits.revokesPerSecondMax * leaseExpiryCheckMs) / 1000));
+    for (const lease of expired) {
+      this.leaseRevoke(create(LeaseRevokeRequestSchema, { ID: lease.id })).catch((error: unknown) => {
+        if (error !== errors.ErrLeaseNotFound) this.logger.warn("failed to revoke an expired lease", { "lease-id": lease.id, error: String(error) });
+      });
+    }
+  }
+
+  /** Keeps a lease alive: its TTL in seconds, or 0 when it does not exist or has run out (what etcd answers). */
+  leaseRenew(id: bigint): number {
+    return this.storage.lessor.renew(id) ?? 0;
+  }
+
+  async leaseTimeToLive(request: LeaseTimeToLiveRequest): Promise<LeaseTimeToLiveResponse> {
+    await this.linearizableRead();
+    const lease = this.storage.lessor.get(request.ID);
+    if (lease === undefined) return create(LeaseTimeToLiveResponseSchema, { header: create(ResponseHeaderSchema), ID: request.ID, TTL: -1n });
+    const remaining = this.storage.lessor.remainingSeconds(lease);
+    return create(LeaseTimeToLiveResponseSchema, {
+      ID: lease.id,
+      TTL: BigInt(remaining),
+      grantedTTL: BigInt(lease.ttlSeconds),
+      keys: request.keys ? [...lease.keys].sort().map((key) => keyToBytes(key)) : [],
+    });
   }
 
   get term(): number {
@@ -258,8 +304,7 @@ export class EtcdServer {
     try {
       await this.backend.flushed();
       if (this.log.busy || this.appliedIndex !== this.log.lastIndex) return;
-      await this.storage.wal.rotateAndPurge();
-      await this.storage.wal.append(startRecords(this.memberId, this.clusterId, this.term));
+      await this.storage.wal.rotateAndPurge(startRecords(this.memberId, this.clusterId, this.term));
       this.appliedSinceSnapshot = 0;
     } catch (error) {
       this.fail(error as Error);
@@ -277,6 +322,7 @@ export class EtcdServer {
   }
 
   async close(): Promise<void> {
+    clearInterval(this.expiryTimer);
     await this.log.close();
     await this.store.compactionsDone();
     await this.storage.wal.close();

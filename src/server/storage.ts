@@ -32,6 +32,8 @@ export interface MemberStorage {
   startRecords: WalRecord[];
 }
 
+const memberMetaKey = Buffer.from("member");
+
 export class DataDirError extends Error {
   constructor(message: string) {
     super(message);
@@ -81,8 +83,16 @@ export function openStorage(config: ServerConfig): MemberStorage {
       lastIndex = Math.max(lastIndex, entry.index);
     }
   }
+  const stored = backend.get("meta", memberMetaKey);
+  if (!sawMetadata && stored !== undefined) {
+    // The backend keeps its own copy of the ids, for a WAL that lost its first records.
+    memberId = stored.readBigUInt64BE(0);
+    clusterId = stored.readBigUInt64BE(8);
+    sawMetadata = true;
+  }
   const fresh = !sawMetadata && applied === 0 && records.length === 0;
-  if (!sawMetadata && !fresh) throw new DataDirError(`data dir ${config.dataDir}: the WAL in ${walDirectory} has no member metadata`);
+  if (!sawMetadata && !fresh) throw new DataDirError(`data dir ${config.dataDir}: neither the WAL in ${walDirectory} nor the backend holds the member's ids`);
+  if (stored === undefined) backend.write(() => backend.put("meta", memberMetaKey, metadataPayload(memberId, clusterId)));
   const term = previousTerm + 1;
   return { backend, store, lessor, alarms, wal, memberId, clusterId, term, unapplied, lastIndex, fresh, startRecords: startRecords(memberId, clusterId, term) };
 }

@@ -1,7 +1,7 @@
-import { closeSync, fdatasync, fsyncSync, ftruncateSync, mkdirSync, openSync, readdirSync, readFileSync, unlinkSync, write } from "node:fs";
+import { closeSync, fdatasync, fsyncSync, ftruncateSync, mkdirSync, openSync, readdirSync, readFileSync, unlinkSync, write, writeSync } from "node:fs";
 import { join } from "node:path";
 import { promisify } from "node:util";
-import { decodeRecord, encodeRecord, type WalRecord } from "./record.js";
+import { decodeRecord, encodeRecord, recordHeaderBytes, type WalRecord } from "./record.js";
 
 const writeAsync = promisify(write);
 const fdatasyncAsync = promisify(fdatasync);
@@ -135,13 +135,19 @@ export class Wal {
   }
 
   /**
-   * Starts a new segment and deletes all the older ones; the caller has made
-   * their contents redundant (durably applied to the backend) and must write
-   * into the new segment whatever state a restart still needs.
+   * Starts a new segment holding `firstRecords` (what a restart needs once the
+   * old segments are gone), makes it durable, and only then deletes the older
+   * segments, whose contents the caller has made redundant. A crash at any
+   * point leaves a WAL that opens.
    */
-  async rotateAndPurge(): Promise<void> {
+  async rotateAndPurge(firstRecords: WalRecord[]): Promise<void> {
     await this.idle();
     this.startSegment();
+    const first = Buffer.concat(firstRecords.map(encodeRecord));
+    let written = 0;
+    while (written < first.length) written += writeSync(this.fd, first, written, first.length - written);
+    fsyncSync(this.fd);
+    this.segmentBytes += first.length;
     const old = this.segments.slice(0, -1);
     for (const segment of old) unlinkSync(join(this.directory, segment.name));
     syncDirectory(this.directory);
@@ -168,18 +174,20 @@ function readSegment(path: string, bytes: Buffer, isLastSegment: boolean, record
       offset = result.next;
       continue;
     }
-    const isTail = isLastSegment && (result.kind === "incomplete" || recordEndsAtFileEnd(bytes, offset));
-    if (isTail) return offset;
+    // A crash can tear only the last write: a bad record is a torn tail when it
+    // is in the last segment and no valid record follows it; otherwise it is
+    // corruption, even when its damaged length points past the end of the file.
+    if (isLastSegment && !validRecordAfter(bytes, offset)) return offset;
     throw new WalCorruptError(path, offset, result.kind === "incomplete" ? "truncated record" : result.reason);
   }
   return offset;
 }
 
-/** A checksum failure on the file's final record is a torn write, not corruption. */
-function recordEndsAtFileEnd(bytes: Buffer, offset: number): boolean {
-  if (bytes.length - offset < 4) return true;
-  const length = bytes.readUInt32LE(offset);
-  return offset + 9 + length >= bytes.length;
+function validRecordAfter(bytes: Buffer, offset: number): boolean {
+  for (let candidate = offset + 1; candidate + recordHeaderBytes <= bytes.length; candidate++) {
+    if (decodeRecord(bytes, candidate).kind === "record") return true;
+  }
+  return false;
 }
 
 function listSegments(directory: string): Segment[] {

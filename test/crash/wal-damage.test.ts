@@ -193,12 +193,12 @@ test("a damaged length field in the middle of the last WAL segment makes tetcd r
   }
 });
 
-test("a crash between a WAL purge and the start records of the new segment still starts, with all data", { timeout: testTimeoutMs }, async () => {
+test("a WAL left without its start records still starts from the backend, with all data", { timeout: testTimeoutMs }, async () => {
   const dataDir = temporaryDirectory("tetcd-purge-crash");
   try {
     const puts = await populate(dataDir, 20, "purge", "SIGTERM");
-    // What rotateAndPurge leaves if the member dies before the next append is durable:
-    // the old segments deleted (the backend was flushed first), the new one empty.
+    // A WAL that lost its start records, e.g. its segments deleted by hand after the
+    // backend was flushed, with an empty new segment: the backend's copy of the ids remains.
     const directory = join(dataDir, "member", "wal");
     const segments = readdirSync(directory).filter((name) => name.endsWith(".wal")).sort();
     const next = parseInt(segments[segments.length - 1]!.slice(0, 16), 16) + 1;

@@ -170,7 +170,7 @@ test("put refuses a revision that is not after the last one; tombstone of a key 
   assert.ok(index.tombstone(rev(6)));
   assert.equal(index.tombstone(rev(7)), false);
   assert.deepEqual(generationsOf(index), [["5.0", "5.1", "6.0"], []]);
-  assert.throws(() => index.restore(rev(8), true), /without a live generation/);
+  assert.throws(() => index.restoreFirst(rev(2), rev(8), 1), /restored twice/);
 });
 
 test("since lists one revision per main revision, the last sub of each", () => {

@@ -234,12 +234,12 @@ test("rotateAndPurge keeps only a fresh segment, and later appends are all that 
   const { wal } = Wal.open(directory);
   await wal.append([record(1), record(2)]);
   const pending = wal.append([record(3)]);
-  await wal.rotateAndPurge();
+  await wal.rotateAndPurge([]);
   await pending;
   assert.deepEqual(segmentFiles(), ["0000000000000002.wal"]);
   assert.equal(wal.closedSegments, 0);
   await wal.append([record(4)]);
-  await wal.rotateAndPurge();
+  await wal.rotateAndPurge([]);
   await wal.append([record(5), record(6)]);
   await wal.close();
   assert.deepEqual(segmentFiles(), ["0000000000000003.wal"]);
