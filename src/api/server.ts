@@ -1,11 +1,12 @@
 import * as grpc from "@grpc/grpc-js";
-import { Cluster, KV, Lease, Maintenance } from "../gen/etcdserverpb/rpc_pb.js";
+import { Cluster, KV, Lease, Maintenance, Watch } from "../gen/etcdserverpb/rpc_pb.js";
 import type { EtcdServer } from "../server/member.js";
 import { clusterService } from "./cluster.js";
 import { serviceDefinition } from "./grpc.js";
 import { kvService } from "./kv.js";
 import { leaseService } from "./lease.js";
 import { maintenanceService } from "./maintenance.js";
+import { WatchHub } from "./watch.js";
 
 /** gRPC messages may exceed --max-request-bytes by this much, as in etcd, so that the server can answer "request is too large". */
 const grpcOverheadBytes = 512 * 1024;
@@ -13,6 +14,7 @@ const grpcOverheadBytes = 512 * 1024;
 /** The client-facing gRPC server of a member, on every --listen-client-urls address. */
 export class ClientServer {
   private readonly grpcServer: grpc.Server;
+  private readonly watchHub: WatchHub;
 
   constructor(private readonly member: EtcdServer) {
     const config = member.config;
@@ -29,6 +31,8 @@ export class ClientServer {
     this.grpcServer.addService(serviceDefinition(Maintenance), maintenanceService(member));
     this.grpcServer.addService(serviceDefinition(Lease), leaseService(member));
     this.grpcServer.addService(serviceDefinition(Cluster), clusterService(member));
+    this.watchHub = new WatchHub(member);
+    this.grpcServer.addService(serviceDefinition(Watch), this.watchHub.service());
   }
 
   /** Binds every listen URL; returns the bound addresses (host:port, with real ports for port 0). */
@@ -45,6 +49,7 @@ export class ClientServer {
   }
 
   close(): Promise<void> {
+    this.watchHub.close();
     return new Promise((resolve) => {
       this.grpcServer.tryShutdown(() => resolve());
       // Streams held open by clients must not keep a stopping member alive.

@@ -103,7 +103,8 @@ class WatchSession implements WatchSink {
       events: response.events.map(toEventMessage),
     });
     if (this.fragmenting.has(response.watchId) && bytes >= this.server.config.maxRequestBytes / 2) {
-      for (const fragment of fragments(message, this.server.config.maxRequestBytes)) this.enqueue(fragment, bytes);
+      const parts = fragments(message, this.server.config.maxRequestBytes);
+      for (const part of parts) this.enqueue(part, Math.ceil(bytes / parts.length));
     } else {
       this.enqueue(message, bytes);
     }
