@@ -50,10 +50,11 @@ async function waitForPort(port: number, child: ChildProcess): Promise<void> {
   throw new Error(`no listener on ${port}`);
 }
 
-function residentBytes(pid: number): number {
+/** Resident memory of a process, in all and split into anonymous (heap) and file-backed (mapped files). */
+function residentBytes(pid: number): { total: number; anonymous: number; file: number } {
   const status = readFileSync(`/proc/${pid}/status`, "utf8");
-  const match = /VmRSS:\s+(\d+) kB/.exec(status);
-  return match === null ? NaN : Number(match[1]) * 1024;
+  const field = (name: string): number => Number(new RegExp(`${name}:\\s+(\\d+) kB`).exec(status)?.[1] ?? NaN) * 1024;
+  return { total: field("VmRSS"), anonymous: field("RssAnon"), file: field("RssFile") };
 }
 
 function key(index: number): Buffer {
@@ -97,7 +98,8 @@ async function measure(target: string, keys: number): Promise<void> {
     const seconds = (performance.now() - started) / 1000;
     await new Promise((resolve) => setTimeout(resolve, 2000));
     const rss = residentBytes(child.pid!);
-    console.log(`${target}: ${keys} keys loaded in ${seconds.toFixed(1)} s; RSS ${(rss / 1024 / 1024).toFixed(0)} MiB (${(rss / keys).toFixed(0)} bytes/key)`);
+    const mib = (bytes: number): string => `${(bytes / 1024 / 1024).toFixed(0)} MiB`;
+    console.log(`${target}: ${keys} keys loaded in ${seconds.toFixed(1)} s; RSS ${mib(rss.total)} (${(rss.total / keys).toFixed(0)} bytes/key; anonymous ${mib(rss.anonymous)}, file-backed ${mib(rss.file)})`);
   } finally {
     child.kill("SIGTERM");
     await new Promise((resolve) => child.once("exit", resolve));

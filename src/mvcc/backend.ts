@@ -11,7 +11,14 @@ export interface BackendOptions {
   path: string;
   /** Address space reserved for the map; the file grows within it. */
   mapSizeBytes: number;
+  /** Longest time buffered writes wait before LMDB commits them (etcd's --backend-batch-interval). */
+  batchIntervalMs?: number;
+  /** Buffered writes that make LMDB commit at once (etcd's --backend-batch-limit). */
+  batchLimit?: number;
 }
+
+/** etcd's defaults for backend commits: every 100 ms or 10,000 writes, whichever comes first. */
+export const backendDefaults = { batchIntervalMs: 100, batchLimit: 10_000 } as const;
 
 /** A write not yet committed to LMDB; `value` undefined is a delete. */
 interface PendingWrite {
@@ -25,10 +32,10 @@ interface PendingWrite {
  * with a named database per bucket.
  *
  * Writes work as etcd's batched backend does. A `write` body's changes go to an
- * in-memory buffer that reads consult first, so they are visible at once; when
- * the body returns, they are handed to LMDB as one asynchronous transaction,
- * committed and fsynced off the main thread, and leave the buffer once LMDB
- * has them. Each transaction carries the applied index of its batch, so LMDB
+ * in-memory buffer that reads consult first, so they are visible at once. Every
+ * batch interval (or sooner, past the batch limit) the buffered writes are
+ * handed to LMDB as one asynchronous transaction, committed and fsynced off the
+ * main thread, and leave the buffer once LMDB has them. Each transaction carries the applied index of its batch, so LMDB
  * is always a consistent prefix of the log; acknowledged writes were already
  * made durable by the WAL, which replays whatever a crash kept from LMDB.
  */
@@ -40,6 +47,9 @@ export class Backend {
   /** The body being run by `write`, with its writes so far. */
   private transaction: Map<string, PendingWrite> | undefined;
   private lastCommit: Promise<unknown> = Promise.resolve();
+  /** Writes of finished transactions not yet handed to LMDB. */
+  private queued: PendingWrite[] = [];
+  private batchTimer: NodeJS.Timeout | undefined;
   private failure: Error | undefined;
   /** Size of the data file, read again after commits. */
   private fileBytes: number | undefined;
@@ -79,12 +89,26 @@ export class Backend {
     return result;
   }
 
+  /** Buffers a finished transaction's writes; LMDB commits them with others, on the batch interval or limit. */
   private commit(writes: PendingWrite[]): void {
     if (writes.length === 0) return;
-    let committed: Promise<unknown> = Promise.resolve();
-    // Issued in one event turn, these become one LMDB transaction.
     for (const write of writes) {
       this.buffer.get(write.bucket)!.set(write.key.toString("latin1"), write);
+      this.queued.push(write);
+    }
+    if (this.queued.length >= (this.options.batchLimit ?? backendDefaults.batchLimit)) this.commitQueued();
+    else this.batchTimer ??= setTimeout(() => this.commitQueued(), this.options.batchIntervalMs ?? backendDefaults.batchIntervalMs);
+  }
+
+  /** Hands every queued write to LMDB: issued in one event turn, they become one LMDB transaction. */
+  private commitQueued(): void {
+    clearTimeout(this.batchTimer);
+    this.batchTimer = undefined;
+    const writes = this.queued;
+    if (writes.length === 0) return;
+    this.queued = [];
+    let committed: Promise<unknown> = Promise.resolve();
+    for (const write of writes) {
       const bucket = this.bucket(write.bucket);
       committed = write.value === undefined ? bucket.remove(write.key) : bucket.put(write.key, write.value);
     }
@@ -153,6 +177,7 @@ export class Backend {
 
   /** Resolves when every write transaction so far is in LMDB and on disk. */
   async flushed(): Promise<void> {
+    this.commitQueued();
     await this.lastCommit;
     if (this.failure !== undefined) throw this.failure;
     await this.root.flushed;
@@ -178,6 +203,7 @@ export class Backend {
   }
 
   async close(): Promise<void> {
+    this.commitQueued();
     await this.lastCommit;
     await this.root.close();
   }

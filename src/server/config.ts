@@ -22,6 +22,8 @@ export interface ServerConfig {
   maxTxnOps: number;
   maxWals: number;
   compactionBatchLimit: number;
+  backendBatchIntervalMs: number;
+  backendBatchLimit: number;
   watchProgressNotifyIntervalMs: number;
   logLevel: "debug" | "info" | "warn" | "error" | "panic" | "fatal";
   logOutputs: string[];
@@ -142,6 +144,8 @@ function buildConfig(values: FlagValues): ServerConfig {
     maxTxnOps: Number(get("max-txn-ops")),
     maxWals: Number(get("max-wals")),
     compactionBatchLimit: Number(get("experimental-compaction-batch-limit")),
+    backendBatchIntervalMs: parseDurationMs(get("backend-batch-interval")) || 100,
+    backendBatchLimit: Number(get("backend-batch-limit")) || 10_000,
     watchProgressNotifyIntervalMs: parseDurationMs(get("experimental-watch-progress-notify-interval")),
     logLevel: (get("debug") === "true" ? "debug" : logLevel) as ServerConfig["logLevel"],
     logOutputs: splitList(get("log-outputs") === "default" && get("log-output") !== "" ? get("log-output") : get("log-outputs")),

@@ -51,7 +51,12 @@ export function openStorage(config: ServerConfig): MemberStorage {
   const memberDirectory = join(config.dataDir, "member");
   const walDirectory = config.walDir || join(memberDirectory, "wal");
   mkdirSync(join(memberDirectory, "snap"), { recursive: true });
-  const backend = new Backend({ path: join(memberDirectory, "snap", "db"), mapSizeBytes: Math.max(2 * config.quotaBackendBytes, 1024 * 1024 * 1024) });
+  const backend = new Backend({
+    path: join(memberDirectory, "snap", "db"),
+    mapSizeBytes: Math.max(2 * config.quotaBackendBytes, 1024 * 1024 * 1024),
+    batchIntervalMs: config.backendBatchIntervalMs,
+    batchLimit: config.backendBatchLimit,
+  });
   const lessor = new Lessor(backend);
   const store = new KvStore(backend, lessor);
   const alarms = new Alarms(backend);

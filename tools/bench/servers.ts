@@ -1,0 +1,78 @@
+import { spawn, spawnSync, type ChildProcess } from "node:child_process";
+import { mkdtempSync, rmSync } from "node:fs";
+import * as net from "node:net";
+import { tmpdir } from "node:os";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+
+/** Servers for benchmarks: tetcd from this build, or the reference etcd when installed. */
+const here = dirname(fileURLToPath(import.meta.url));
+
+export interface BenchServer {
+  name: string;
+  endpoint: string;
+  pid: number;
+  stop(): Promise<void>;
+}
+
+export function etcdInstalled(): boolean {
+  return spawnSync("sh", ["-c", "command -v etcd"]).status === 0;
+}
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve) => {
+    const server = net.createServer().listen(0, "127.0.0.1", () => {
+      const port = (server.address() as net.AddressInfo).port;
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+async function waitForPort(port: number, child: ChildProcess): Promise<void> {
+  for (let attempt = 0; attempt < 400; attempt++) {
+    if (child.exitCode !== null) throw new Error("server exited during start");
+    const open = await new Promise<boolean>((resolve) => {
+      const socket = net.connect(port, "127.0.0.1", () => {
+        socket.destroy();
+        resolve(true);
+      });
+      socket.on("error", () => resolve(false));
+    });
+    if (open) return;
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  throw new Error(`no listener on ${port}`);
+}
+
+export async function startBenchServer(name: "tetcd" | "etcd", extraArgs: readonly string[] = []): Promise<BenchServer> {
+  const port = await freePort();
+  const peerPort = await freePort();
+  const dataDir = mkdtempSync(join(tmpdir(), `bench-${name}-`));
+  const url = `http://127.0.0.1:${port}`;
+  const peer = `http://127.0.0.1:${peerPort}`;
+  const common = ["--data-dir", dataDir, "--listen-client-urls", url, "--advertise-client-urls", url, "--listen-peer-urls", peer, "--initial-advertise-peer-urls", peer, "--initial-cluster", `default=${peer}`];
+  const child =
+    name === "tetcd"
+      ? spawn(process.execPath, [join(here, "..", "..", "src", "cli", "tetcd.js"), ...common, "--log-level", "warn", ...extraArgs], { stdio: "ignore" })
+      : spawn("etcd", [...common, "--logger", "zap", "--log-level", "warn", ...extraArgs], { stdio: "ignore" });
+  await waitForPort(port, child);
+  return {
+    name,
+    endpoint: `127.0.0.1:${port}`,
+    pid: child.pid!,
+    async stop() {
+      const exited = new Promise((resolve) => child.once("exit", resolve));
+      child.kill("SIGTERM");
+      const timer = setTimeout(() => child.kill("SIGKILL"), 5000);
+      await exited;
+      clearTimeout(timer);
+      rmSync(dataDir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** p-th quantile (0..1) of sorted values. */
+export function quantile(sorted: readonly number[], fraction: number): number {
+  if (sorted.length === 0) return NaN;
+  return sorted[Math.min(sorted.length - 1, Math.floor(fraction * sorted.length))]!;
+}
