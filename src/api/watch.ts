@@ -19,6 +19,9 @@ import { toKeyValueMessage } from "../server/range.js";
 /** The watch id of responses that belong to no watcher (a failed create, a stream-wide progress response). */
 const noWatchId = -1n;
 
+/** Watch responses may exceed --max-request-bytes by this much before etcd fragments them. */
+const fragmentOverheadBytes = 512 * 1024;
+
 type WatchCall = grpc.ServerDuplexStream<WatchRequest, WatchResponse>;
 
 /**
@@ -102,8 +105,9 @@ class WatchSession implements WatchSink {
       compactRevision: BigInt(response.compactRevision),
       events: response.events.map(toEventMessage),
     });
-    if (this.fragmenting.has(response.watchId) && bytes >= this.server.config.maxRequestBytes / 2) {
-      const parts = fragments(message, this.server.config.maxRequestBytes);
+    const fragmentBytes = this.server.config.maxRequestBytes + fragmentOverheadBytes;
+    if (this.fragmenting.has(response.watchId) && bytes >= fragmentBytes / 2) {
+      const parts = fragments(message, fragmentBytes);
       for (const part of parts) this.enqueue(part, Math.ceil(bytes / parts.length));
     } else {
       this.enqueue(message, bytes);
