@@ -1,9 +1,7 @@
-import { fork, spawn, spawnSync, type ChildProcess } from "node:child_process";
-import { mkdtempSync, rmSync } from "node:fs";
-import * as net from "node:net";
-import { tmpdir } from "node:os";
+import { fork } from "node:child_process";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { etcdInstalled, quantile, startBenchServer } from "./bench/servers.js";
 import type { WorkerResult, WorkerTask } from "./bench/worker.js";
 
 /**
@@ -55,63 +53,6 @@ function parseOptions(argv: string[]): Options {
   return options;
 }
 
-async function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const server = net.createServer().listen(0, "127.0.0.1", () => {
-      const port = (server.address() as net.AddressInfo).port;
-      server.close(() => resolve(port));
-    });
-  });
-}
-
-async function waitForPort(port: number, child: ChildProcess): Promise<void> {
-  for (let attempt = 0; attempt < 400; attempt++) {
-    if (child.exitCode !== null) throw new Error("server exited during start");
-    const open = await new Promise<boolean>((resolve) => {
-      const socket = net.connect(port, "127.0.0.1", () => {
-        socket.destroy();
-        resolve(true);
-      });
-      socket.on("error", () => resolve(false));
-    });
-    if (open) return;
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-  throw new Error(`no listener on ${port}`);
-}
-
-interface Target {
-  name: string;
-  endpoint: string;
-  stop(): Promise<void>;
-}
-
-async function startTarget(name: string, options: Options): Promise<Target> {
-  const port = await freePort();
-  const peerPort = await freePort();
-  const dataDir = mkdtempSync(join(tmpdir(), `bench-${name}-`));
-  const url = `http://127.0.0.1:${port}`;
-  const peer = `http://127.0.0.1:${peerPort}`;
-  const common = ["--data-dir", dataDir, "--listen-client-urls", url, "--advertise-client-urls", url, "--listen-peer-urls", peer, "--initial-advertise-peer-urls", peer, "--initial-cluster", `default=${peer}`];
-  const child =
-    name === "tetcd"
-      ? spawn(process.execPath, [join(here, "..", "src", "cli", "tetcd.js"), ...common, "--log-level", "warn", ...options.tetcdArgs], { stdio: "ignore" })
-      : spawn("etcd", [...common, "--logger", "zap", "--log-level", "warn"], { stdio: "ignore" });
-  await waitForPort(port, child);
-  return {
-    name,
-    endpoint: `127.0.0.1:${port}`,
-    async stop() {
-      const exited = new Promise((resolve) => child.once("exit", resolve));
-      child.kill("SIGTERM");
-      const timer = setTimeout(() => child.kill("SIGKILL"), 5000);
-      await exited;
-      clearTimeout(timer);
-      rmSync(dataDir, { recursive: true, force: true });
-    },
-  };
-}
-
 async function runLoad(endpoint: string, workload: WorkerTask["workload"], clients: number, options: Options, durationMs: number): Promise<{ qps: number; p50Ms: number; p99Ms: number; errors: number; firstError?: string }> {
   const workers = Math.min(options.workers, clients);
   const tasks = Array.from({ length: workers }, (_, index): WorkerTask => {
@@ -132,21 +73,21 @@ async function runLoad(endpoint: string, workload: WorkerTask["workload"], clien
   const latencies = results.flatMap((result) => result.latenciesUs).sort((a, b) => a - b);
   const completed = results.reduce((sum, result) => sum + result.completed, 0);
   const elapsedMs = Math.max(...results.map((result) => result.elapsedMs));
-  const percentile = (fraction: number): number => (latencies.length === 0 ? NaN : latencies[Math.min(latencies.length - 1, Math.floor(fraction * latencies.length))]! / 1000);
+  const percentile = (fraction: number): number => quantile(latencies, fraction) / 1000;
   const errors = results.reduce((sum, result) => sum + result.errors, 0);
   return { qps: (completed / elapsedMs) * 1000, p50Ms: percentile(0.5), p99Ms: percentile(0.99), errors, firstError: results.find((result) => result.firstError)?.firstError };
 }
 
 async function main(): Promise<void> {
   const options = parseOptions(process.argv.slice(2));
-  if (options.targets.includes("etcd") && spawnSync("sh", ["-c", "command -v etcd"]).status !== 0) {
+  if (options.targets.includes("etcd") && !etcdInstalled()) {
     console.log("real etcd is not installed: measuring tetcd alone");
     options.targets = options.targets.filter((target) => target !== "etcd");
   }
   const rows: string[] = [];
   const table: Record<string, Record<string, { qps: number; p50Ms: number; p99Ms: number }>> = {};
   for (const targetName of options.targets) {
-    const target = await startTarget(targetName, options);
+    const target = await startBenchServer(targetName as "tetcd" | "etcd", targetName === "tetcd" ? options.tetcdArgs : []);
     try {
       for (const workload of options.workloads) {
         if (workload !== "put") await runLoad(target.endpoint, "put", 64, { ...options }, Math.min(2000, options.durationMs)); // fill the key space

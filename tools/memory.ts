@@ -1,12 +1,8 @@
-import { spawn, spawnSync, type ChildProcess } from "node:child_process";
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
-import * as net from "node:net";
-import { tmpdir } from "node:os";
-import { dirname, join } from "node:path";
-import { fileURLToPath } from "node:url";
+import { readFileSync } from "node:fs";
 import { create, toBinary } from "@bufbuild/protobuf";
 import * as grpc from "@grpc/grpc-js";
 import { TxnRequestSchema } from "../src/gen/etcdserverpb/rpc_pb.js";
+import { etcdInstalled, startBenchServer } from "./bench/servers.js";
 
 /**
  * Loads N keys (64-byte keys, 256-byte values, one version each) into tetcd and,
@@ -14,7 +10,6 @@ import { TxnRequestSchema } from "../src/gen/etcdserverpb/rpc_pb.js";
  *
  *   node dist/tools/memory.js [--keys 1000000] [--targets tetcd,etcd]
  */
-const here = dirname(fileURLToPath(import.meta.url));
 const keyBytes = 64;
 const valueBytes = 256;
 const putsPerTxn = 128;
@@ -23,31 +18,6 @@ const txnsInFlight = 16;
 function option(name: string, fallback: string): string {
   const index = process.argv.indexOf(name);
   return index >= 0 ? process.argv[index + 1]! : fallback;
-}
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const server = net.createServer().listen(0, "127.0.0.1", () => {
-      const port = (server.address() as net.AddressInfo).port;
-      server.close(() => resolve(port));
-    });
-  });
-}
-
-async function waitForPort(port: number, child: ChildProcess): Promise<void> {
-  for (let attempt = 0; attempt < 400; attempt++) {
-    if (child.exitCode !== null) throw new Error("server exited during start");
-    const open = await new Promise<boolean>((resolve) => {
-      const socket = net.connect(port, "127.0.0.1", () => {
-        socket.destroy();
-        resolve(true);
-      });
-      socket.on("error", () => resolve(false));
-    });
-    if (open) return;
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-  throw new Error(`no listener on ${port}`);
 }
 
 /** Resident memory of a process, in all and split into anonymous (heap) and file-backed (mapped files). */
@@ -80,33 +50,23 @@ async function load(endpoint: string, keys: number): Promise<void> {
   client.close();
 }
 
-async function measure(target: string, keys: number): Promise<void> {
-  const port = await freePort();
-  const peerPort = await freePort();
-  const dataDir = mkdtempSync(join(tmpdir(), `memory-${target}-`));
-  const url = `http://127.0.0.1:${port}`;
-  const peer = `http://127.0.0.1:${peerPort}`;
-  const common = ["--data-dir", dataDir, "--listen-client-urls", url, "--advertise-client-urls", url, "--listen-peer-urls", peer, "--initial-advertise-peer-urls", peer, "--initial-cluster", `default=${peer}`];
-  const child =
-    target === "tetcd"
-      ? spawn(process.execPath, [join(here, "..", "src", "cli", "tetcd.js"), ...common, "--log-level", "warn"], { stdio: "ignore" })
-      : spawn("etcd", [...common, "--logger", "zap", "--log-level", "warn"], { stdio: "ignore" });
+async function measure(target: "tetcd" | "etcd", keys: number): Promise<void> {
+  const server = await startBenchServer(target);
   try {
-    await waitForPort(port, child);
     const started = performance.now();
-    await load(`127.0.0.1:${port}`, keys);
+    await load(server.endpoint, keys);
     const seconds = (performance.now() - started) / 1000;
     await new Promise((resolve) => setTimeout(resolve, 2000));
-    const rss = residentBytes(child.pid!);
+    const rss = residentBytes(server.pid);
     const mib = (bytes: number): string => `${(bytes / 1024 / 1024).toFixed(0)} MiB`;
     console.log(`${target}: ${keys} keys loaded in ${seconds.toFixed(1)} s; RSS ${mib(rss.total)} (${(rss.total / keys).toFixed(0)} bytes/key; anonymous ${mib(rss.anonymous)}, file-backed ${mib(rss.file)})`);
   } finally {
-    child.kill("SIGTERM");
-    await new Promise((resolve) => child.once("exit", resolve));
-    rmSync(dataDir, { recursive: true, force: true });
+    await server.stop();
   }
 }
 
 const keys = Number(option("--keys", "1000000"));
-const targets = option("--targets", "tetcd,etcd").split(",").filter((target) => target !== "etcd" || spawnSync("sh", ["-c", "command -v etcd"]).status === 0);
+const targets = option("--targets", "tetcd,etcd")
+  .split(",")
+  .filter((target): target is "tetcd" | "etcd" => target === "tetcd" || (target === "etcd" && etcdInstalled()));
 for (const target of targets) await measure(target, keys);

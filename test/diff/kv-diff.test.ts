@@ -1,7 +1,8 @@
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
-import { toJson, type DescMessage } from "@bufbuild/protobuf";
+import type { DescMessage } from "@bufbuild/protobuf";
 import * as rpc from "../../src/gen/etcdserverpb/rpc_pb.js";
+import { comparable } from "../support/compare.js";
 import { EtcdClient, type CallResult, type ServiceClient } from "../support/client.js";
 import { startEtcd, startTetcd, type ServerProcess } from "../support/processes.js";
 import { Random } from "../support/random.js";
@@ -29,17 +30,6 @@ const schemas: Record<Operation["method"], [DescMessage, DescMessage, "kv" | "ma
   leaseRevoke: [rpc.LeaseRevokeRequestSchema, rpc.LeaseRevokeResponseSchema, "lease"],
 };
 
-function comparable(result: CallResult<unknown>, responseSchema: DescMessage): unknown {
-  if (!result.ok) return { code: result.code, message: result.message };
-  const json = toJson(responseSchema, result.response as never) as Record<string, unknown>;
-  const header = json["header"] as Record<string, unknown> | undefined;
-  if (header !== undefined) {
-    delete header["clusterId"];
-    delete header["memberId"];
-    delete header["raftTerm"];
-  }
-  return json;
-}
 
 async function send(client: EtcdClient, operation: Operation): Promise<CallResult<unknown>> {
   const [requestSchema, responseSchema, service] = schemas[operation.method];

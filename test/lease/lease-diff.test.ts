@@ -1,8 +1,9 @@
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
-import { toJson, type DescMessage } from "@bufbuild/protobuf";
+import type { DescMessage } from "@bufbuild/protobuf";
 import * as rpc from "../../src/gen/etcdserverpb/rpc_pb.js";
-import { EtcdClient, type CallResult } from "../support/client.js";
+import { comparable } from "../support/compare.js";
+import { EtcdClient } from "../support/client.js";
 import { startEtcd, startTetcd, type ServerProcess } from "../support/processes.js";
 import { keepAlive } from "../support/streams.js";
 
@@ -15,17 +16,6 @@ import { keepAlive } from "../support/streams.js";
 const text = new TextEncoder();
 const bytes = (value: string): Uint8Array => text.encode(value);
 
-function comparable(result: CallResult<unknown>, schema: DescMessage): Record<string, unknown> {
-  if (!result.ok) return { code: result.code, message: result.message };
-  const json = toJson(schema, result.response as never) as Record<string, unknown>;
-  const header = json["header"] as Record<string, unknown> | undefined;
-  if (header !== undefined) {
-    delete header["clusterId"];
-    delete header["memberId"];
-    delete header["raftTerm"];
-  }
-  return json;
-}
 
 describe("Lease API against etcd 3.4", { timeout: 120_000 }, () => {
   let tetcd: ServerProcess;
