@@ -92,6 +92,8 @@ function confChangeRefusal(r: Raft, type: EntryType, data: Uint8Array): string |
 }
 
 function handleReadIndex(r: Raft, m: Message): RaftError | undefined {
+  // A leader removed from the voters is handing over: it can no longer confirm reads.
+  if (!r.tracker.isVoter(r.id)) return ErrProposalDropped;
   // Until the leader commits an entry of its term it does not know the true commit index.
   if (!r.committedEntryInCurrentTerm()) {
     if (r.pendingReadIndexMessages.length >= limits.maxPendingReadIndexMessages) return ErrProposalDropped;

@@ -123,11 +123,13 @@ export class Cluster {
   pump(maxRounds = 1000): void {
     for (let round = 0; round < maxRounds; round++) {
       const outgoing: Message[] = [];
+      let handled = false;
       for (const test of this.nodes.values()) {
         if (this.down.has(test.id) || !test.node.hasReady()) continue;
+        handled = true;
         outgoing.push(...this.handleReady(test, test.node.ready()));
       }
-      if (outgoing.length === 0) return;
+      if (!handled) return;
       for (const message of outgoing) this.deliver(message);
     }
     throw new Error("cluster did not quiesce");

@@ -3,7 +3,7 @@ import assert from "node:assert/strict";
 import { Cluster } from "./harness.js";
 import { ConfChangeTransition, ConfChangeType, MessageType } from "../../src/raft/messages.js";
 import type { ConfChange } from "../../src/raft/messages.js";
-import { RaftError } from "../../src/raft/errors.js";
+import { ErrProposalDropped, RaftError } from "../../src/raft/errors.js";
 import { StateType } from "../../src/raft/raft.js";
 
 function change(type: ConfChangeType, nodeId: bigint): ConfChange {
@@ -147,4 +147,37 @@ test("joint consensus: replacing a voter goes through C_old,new and leaves it au
   }
   assert.equal(cluster.propose(1n, "after-joint"), undefined);
   assert.deepEqual(cluster.appliedData(4n), ["after-joint"]);
+});
+
+test("a removed leader hands leadership to the most caught-up voter", () => {
+  const cluster = Cluster.bootstrap([1n, 2n, 3n]);
+  cluster.campaign(1n);
+  cluster.propose(1n, "x");
+  assert.equal(cluster.get(1n).node.proposeConfChange(change(ConfChangeType.ConfChangeRemoveNode, 1n)), undefined);
+  cluster.pump();
+  // Nodes 2 and 3 are equally caught up; the lower id is chosen, receives MsgTimeoutNow and wins.
+  assert.ok(cluster.sent.some((m) => m.type === MessageType.MsgTimeoutNow && m.to === 2n));
+  assert.equal(cluster.raft(2n).state, StateType.Leader);
+  assert.ok(cluster.raft(2n).term > cluster.raft(1n).term);
+  assert.deepEqual(cluster.raft(2n).tracker.confState().voters, [2n, 3n]);
+  // Nobody writes to the removed node any more; it gives up leading after an election timeout.
+  for (let i = 0; i < 12; i++) cluster.tick(1n);
+  cluster.pump();
+  assert.deepEqual(cluster.leaders(), [2n]);
+});
+
+test("a removed leader whose hand-over cannot finish steps down after an election timeout", () => {
+  const cluster = Cluster.bootstrap([1n, 2n, 3n], { checkQuorum: false });
+  cluster.campaign(1n);
+  cluster.dropIf = (m) => m.type === MessageType.MsgTimeoutNow;
+  cluster.get(1n).node.proposeConfChange(change(ConfChangeType.ConfChangeRemoveNode, 1n));
+  cluster.pump();
+  assert.equal(cluster.raft(1n).state, StateType.Leader);
+  assert.equal(cluster.get(1n).node.readIndex(new Uint8Array([1])), ErrProposalDropped, "a non-voter leader cannot confirm reads");
+  assert.equal(cluster.propose(1n, "y"), ErrProposalDropped);
+  for (let i = 0; i < 12; i++) {
+    cluster.tick(1n);
+    cluster.pump();
+  }
+  assert.equal(cluster.raft(1n).state, StateType.Follower);
 });

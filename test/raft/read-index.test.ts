@@ -92,3 +92,29 @@ test("lease-based reads answer without a heartbeat round and require check-quoru
     RaftInvariantError,
   );
 });
+
+test("a restarted single voter whose persisted commit index lags does not answer reads from it", () => {
+  const cluster = Cluster.bootstrap([1n]);
+  cluster.campaign(1n);
+  cluster.propose(1n, "a");
+  cluster.propose(1n, "b");
+  const old = cluster.get(1n);
+  const last = old.node.raft.log.lastIndex();
+  // The commit index of the last entries was not persisted before the crash.
+  old.storage.setHardState({ ...old.storage.hardStateSnapshot(), commit: last - 2 });
+  // Restarting from the persisted commit index; the application re-applies the log (and the
+  // bootstrap conf changes in it, which restores the configuration).
+  const restarted = cluster.add(1n, old.storage);
+  cluster.pump();
+  assert.equal(restarted.node.raft.log.committed, last - 2);
+  const reads = collectReads(cluster, 1n);
+  restarted.node.campaign();
+  cluster.handleReady(restarted, restarted.node.ready()); // the vote is durable: leader now
+  assert.equal(restarted.node.raft.state, "leader");
+  restarted.node.readIndex(bytes("after-restart"));
+  assert.equal(restarted.node.raft.readStates.length, 0, "not answered from the lagging commit index");
+  assert.equal(restarted.node.raft.pendingReadIndexMessages.length, 1);
+  cluster.pump();
+  assert.equal(reads.length, 1);
+  assert.ok(reads[0]!.index >= last, `read index ${reads[0]!.index} covers everything committed before (${last})`);
+});

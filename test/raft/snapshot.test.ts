@@ -69,3 +69,34 @@ test("a snapshot older than the follower's commit index is ignored", () => {
   assert.equal(follower.raft.log.unstable.snapshot, undefined);
   assert.equal(follower.raft.log.committed, committed);
 });
+
+test("a snapshot is not installed while committed entries of an outstanding Ready are being applied", () => {
+  const cluster = Cluster.bootstrap([1n, 2n, 3n]);
+  cluster.campaign(1n);
+  cluster.cutLink(1n, 2n);
+  cluster.propose(1n, "a"); // committed through node 3 only
+  cluster.heal();
+  const term = cluster.raft(1n).term;
+  const confState = { voters: [1n, 2n, 3n], learners: [], votersOutgoing: [], learnersNext: [], autoLeave: false };
+  const msgSnap = {
+    type: MessageType.MsgSnap, from: 1n, to: 2n, term, logTerm: 0, index: 0, entries: [], commit: 0, reject: false, rejectHint: 0,
+    context: new Uint8Array(0), snapshot: { data: new Uint8Array(0), metadata: { index: 50, term, confState } },
+  };
+  const follower = cluster.get(2n);
+  const outcomes: (number | undefined)[] = [];
+  const original = cluster.handleReady.bind(cluster);
+  cluster.handleReady = (node, ready) => {
+    if (node !== follower || ready.committedEntries.length === 0 || outcomes.length > 0) return original(node, ready);
+    // Between ready() and advance(), with entries to apply: the snapshot must wait.
+    follower.node.step(msgSnap);
+    outcomes.push(follower.node.raft.log.unstable.snapshot?.metadata.index);
+    const messages = original(node, ready);
+    follower.node.step(msgSnap);
+    outcomes.push(follower.node.raft.log.unstable.snapshot?.metadata.index);
+    // The made-up snapshot is beyond the leader's log: keep its effects away from the leader.
+    cluster.isolate(2n);
+    return messages;
+  };
+  cluster.tickAll(3);
+  assert.deepEqual(outcomes, [undefined, 50]);
+});

@@ -378,8 +378,9 @@ export class Simulation {
     const change = options[this.random.nextInt(options.length)]!;
     const second = options.filter((o) => o.nodeId !== change.nodeId);
     this.stats.confChanges!++;
-    if (second.length > 0 && this.random.chance(0.3)) {
-      const other = second[this.random.nextInt(second.length)]!;
+    const other = second.length > 0 && this.random.chance(0.3) ? second[this.random.nextInt(second.length)]! : undefined;
+    // Keep at least two voters, as for simple changes (see the report on single-voter shrinking).
+    if (other !== undefined && incomingVotersAfter(conf.voters, [change, other]) >= 2) {
       const transition = this.random.chance(0.5) ? ConfChangeTransition.ConfChangeTransitionAuto : ConfChangeTransition.ConfChangeTransitionJointExplicit;
       const error = leader.node!.proposeConfChange({ transition, changes: [change, other], context: new Uint8Array(0) });
       this.stats.jointChanges!++;
@@ -448,6 +449,15 @@ export class Simulation {
     const members = [...conf.voters, ...conf.learners].map((id) => this.nodes.get(id)!);
     this.runUntil(simulationLimits.catchUpTicks, () => members.every((m) => m.appliedIndex >= target), `members did not apply index ${target}`);
   }
+}
+
+function incomingVotersAfter(voters: readonly NodeId[], changes: readonly { type: ConfChangeType; nodeId: NodeId }[]): number {
+  const result = new Set(voters);
+  for (const change of changes) {
+    if (change.type === ConfChangeType.ConfChangeAddNode) result.add(change.nodeId);
+    else result.delete(change.nodeId);
+  }
+  return result.size;
 }
 
 export function runSeed(options: SimulationOptions): SimulationResult {
