@@ -12,11 +12,12 @@ import { ProgressState } from "./progress.js";
 import { ReadOnlyOption, limits } from "./config.js";
 import { majorityVoteResult, jointVoteResult } from "./quorum.js";
 import { decodeConfChange, decodeConfChangeV2 } from "./codec.js";
+import { bcastAppend, bcastHeartbeat, maybeSendAppend, sendAppend } from "./replication.js";
 
 export function stepLeader(r: Raft, m: Message): RaftError | undefined {
   switch (m.type) {
     case MessageType.MsgBeat:
-      r.bcastHeartbeat();
+      bcastHeartbeat(r);
       return undefined;
     case MessageType.MsgCheckQuorum:
       if (!r.tracker.quorumActive(r.id)) {
@@ -74,7 +75,7 @@ function handleProposal(r: Raft, m: Message): RaftError | undefined {
     return entry;
   });
   if (!r.appendEntries(entries)) return ErrProposalDropped;
-  r.bcastAppend();
+  bcastAppend(r);
   return undefined;
 }
 
@@ -114,7 +115,7 @@ export function serveReadIndex(r: Raft, m: Message): void {
   const context = m.entries[0]!.data;
   r.readOnly.addRequest(r.log.committed, m);
   r.readOnly.receiveAck(r.id, context);
-  r.bcastHeartbeat(context);
+  bcastHeartbeat(r, context);
 }
 
 function respondToReadIndex(r: Raft, request: Message, index: number): void {
@@ -141,7 +142,7 @@ function handleAppendResponse(r: Raft, m: Message): void {
     if (m.logTerm > 0) nextProbeIndex = r.log.findConflictByTerm(m.rejectHint, m.logTerm).index;
     if (progress.maybeDecreaseTo(m.index, nextProbeIndex)) {
       if (progress.state === ProgressState.Replicate) progress.becomeProbe();
-      r.sendAppend(m.from);
+      sendAppend(r, m.from);
     }
     return;
   }
@@ -158,12 +159,12 @@ function handleAppendResponse(r: Raft, m: Message): void {
   }
   if (r.maybeCommit()) {
     releasePendingReadIndexMessages(r);
-    r.bcastAppend();
+    bcastAppend(r);
   } else if (m.from !== r.id && wasPaused) {
-    r.sendAppend(m.from);
+    sendAppend(r, m.from);
   }
   if (m.from !== r.id) {
-    while (r.maybeSendAppend(m.from, false)) {
+    while (maybeSendAppend(r, m.from, false)) {
       // send as much as the flow control window allows
     }
   }
@@ -177,7 +178,7 @@ function handleHeartbeatResponse(r: Raft, m: Message): void {
   const progress = r.tracker.progress.get(m.from)!;
   progress.recentActive = true;
   progress.messageAppFlowPaused = false;
-  if (progress.match < r.log.lastIndex() || progress.state === ProgressState.Probe) r.sendAppend(m.from);
+  if (progress.match < r.log.lastIndex() || progress.state === ProgressState.Probe) sendAppend(r, m.from);
   if (r.config.readOnlyOption !== ReadOnlyOption.Safe || m.context.length === 0) return;
   const acks = r.readOnly.receiveAck(m.from, m.context);
   if (acks === undefined) return;
@@ -207,7 +208,7 @@ function handleTransferLeader(r: Raft, transferee: NodeId): void {
   r.electionElapsed = 0;
   r.leadTransferee = transferee;
   if (progress.match === r.log.lastIndex()) sendTimeoutNow(r, transferee);
-  else r.sendAppend(transferee);
+  else sendAppend(r, transferee);
 }
 
 function sendTimeoutNow(r: Raft, to: NodeId): void {

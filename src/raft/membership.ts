@@ -14,6 +14,7 @@ import type { RaftError } from "./errors.js";
 import { RaftError as RaftErrorClass, assert } from "./errors.js";
 import { applySimple, enterJoint, leaveJoint, restoreConfState } from "./confchange.js";
 import { transferLeadership } from "./leader.js";
+import { bcastAppend, maybeSendAppend } from "./replication.js";
 
 export function asV2(change: ConfChange | ConfChangeV2): ConfChangeV2 {
   if ("changes" in change) return change;
@@ -69,9 +70,9 @@ export function switchToConfig(r: Raft, config: TrackerConfig, progress: Map<Nod
   }
   if (r.state !== StateType.Leader || confState.voters.length === 0) return confState;
   if (r.maybeCommit()) {
-    r.bcastAppend();
+    bcastAppend(r);
   } else {
-    for (const id of r.tracker.memberIds()) if (id !== r.id) r.maybeSendAppend(id, false);
+    for (const id of r.tracker.memberIds()) if (id !== r.id) maybeSendAppend(r, id, false);
   }
   if (r.leadTransferee !== None && !r.tracker.isVoter(r.leadTransferee)) r.abortLeaderTransfer();
   return confState;

@@ -21,16 +21,16 @@ import {
 } from "./messages.js";
 import { RaftLog } from "./log.js";
 import { ProgressTracker } from "./tracker.js";
-import { ProgressState } from "./progress.js";
 import { ReadOnly } from "./read-only.js";
 import type { ReadState } from "./read-only.js";
 import { restoreConfState } from "./confchange.js";
 import { VoteResult } from "./quorum.js";
 import type { RaftError } from "./errors.js";
-import { assert, ErrCompacted } from "./errors.js";
+import { assert } from "./errors.js";
 import { stepLeader } from "./leader.js";
 import { stepCandidate, stepFollower } from "./follower.js";
 import { switchToConfig } from "./membership.js";
+import { bcastAppend } from "./replication.js";
 
 export const StateType = {
   Follower: "follower",
@@ -288,7 +288,7 @@ export class Raft {
         this.campaign(CampaignType.Election);
       } else {
         this.becomeLeader();
-        this.bcastAppend();
+        bcastAppend(this);
       }
     } else if (result === VoteResult.Lost) {
       this.becomeFollower(this.term, None);
@@ -432,80 +432,6 @@ export class Raft {
       return false;
     }
     return this.log.maybeCommit(index, this.term);
-  }
-
-  bcastAppend(): void {
-    for (const id of this.tracker.memberIds()) {
-      if (id !== this.id) this.sendAppend(id);
-    }
-  }
-
-  sendAppend(to: NodeId): void {
-    this.maybeSendAppend(to, true);
-  }
-
-  /**
-   * Sends entries from the follower's next index, or a snapshot if they are
-   * compacted. With sendIfEmpty false, sends only if there are entries.
-   * Returns whether a message was sent.
-   */
-  maybeSendAppend(to: NodeId, sendIfEmpty: boolean): boolean {
-    const progress = this.tracker.progress.get(to);
-    if (progress === undefined || progress.isPaused()) return false;
-    const previousIndex = progress.next - 1;
-    let previousTerm: number;
-    let entries: Entry[];
-    try {
-      previousTerm = this.log.term(previousIndex);
-      // A full window in replicate state sends an empty MsgApp: its answer clears the
-      // window even if every message in flight was lost.
-      const throttled = progress.state === ProgressState.Replicate && progress.inflights.full();
-      entries =
-        throttled || progress.next > this.log.lastIndex()
-          ? []
-          : this.log.slice(progress.next, this.log.lastIndex() + 1, this.config.maxSizePerMessageBytes);
-    } catch (error) {
-      if (error === ErrCompacted) return this.maybeSendSnapshot(to);
-      throw error;
-    }
-    if (entries.length === 0 && !sendIfEmpty) return false;
-    let bytes = 0;
-    for (const entry of entries) bytes += entryPayloadBytes(entry);
-    this.send(message({ type: MessageType.MsgApp, to, index: previousIndex, logTerm: previousTerm, entries, commit: this.log.committed }));
-    progress.sentEntries(entries.length, bytes);
-    return true;
-  }
-
-  private maybeSendSnapshot(to: NodeId): boolean {
-    const progress = this.tracker.progress.get(to)!;
-    if (!progress.recentActive) {
-      this.trace(`ignored sending snapshot to ${to}: not recently active`);
-      return false;
-    }
-    let snapshot;
-    try {
-      snapshot = this.log.snapshot();
-    } catch (error) {
-      if ((error as { code?: string }).code === "snapshot_temporarily_unavailable") return false;
-      throw error;
-    }
-    assert(snapshot.metadata.index !== 0, "raft: need non-empty snapshot");
-    this.trace(`sending snapshot ${snapshot.metadata.index}@${snapshot.metadata.term} to ${to}`);
-    progress.becomeSnapshot(snapshot.metadata.index);
-    this.send(message({ type: MessageType.MsgSnap, to, snapshot }));
-    return true;
-  }
-
-  sendHeartbeat(to: NodeId, context: Uint8Array): void {
-    // Never advance a follower's commit beyond what it is known to have.
-    const commit = Math.min(this.tracker.progress.get(to)!.match, this.log.committed);
-    this.send(message({ type: MessageType.MsgHeartbeat, to, commit, context }));
-  }
-
-  bcastHeartbeat(context: Uint8Array = this.readOnly.lastPendingRequestContext() ?? new Uint8Array(0)): void {
-    for (const id of this.tracker.memberIds()) {
-      if (id !== this.id) this.sendHeartbeat(id, context);
-    }
   }
 }
 

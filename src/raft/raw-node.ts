@@ -30,7 +30,25 @@
  * must be durable first. Sending everything after persisting is always correct.
  *
  * Between ready() and advance() the node may still tick and step; hasReady()
- * stays false until advance() is called.
+ * stays false until advance() is called. A snapshot from the leader is not
+ * installed while the entries of an outstanding Ready are being applied (the
+ * leader sends it again), so conf changes never apply on top of a newer snapshot.
+ *
+ * Starting:
+ * - a new cluster: every initial member calls bootstrap(peers) on empty storage
+ *   and persists the first Ready before doing anything else;
+ * - a joining member: start with empty storage and no peers; it learns the log
+ *   (or a snapshot) from the leader once a conf change adds it;
+ * - a restart: construct from the persisted storage with `applied` set to the
+ *   index the state machine already holds. The configuration comes from the
+ *   storage snapshot's ConfState plus the conf change entries the application
+ *   re-applies, so `applied` must not skip conf changes after the snapshot.
+ *
+ * Snapshots: the leader sends Storage.snapshot() to a follower that needs
+ * compacted entries; its ConfState must include that follower, so take a new
+ * snapshot after applying a conf change that adds a member. After sending one,
+ * call reportSnapshot(id, "finish" | "failure"); after a failed send of any
+ * message, reportUnreachable(id).
  */
 import type { Config } from "./config.js";
 import type { ConfChange, ConfChangeV2, ConfState, Entry, HardState, Message, NodeId, Snapshot } from "./messages.js";
