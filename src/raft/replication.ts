@@ -7,7 +7,7 @@ import type { Raft } from "./raft.js";
 import type { Entry, NodeId } from "./messages.js";
 import { MessageType, entryPayloadBytes, message } from "./messages.js";
 import { ProgressState } from "./progress.js";
-import { assert, ErrCompacted } from "./errors.js";
+import { assert, ErrCompacted, ErrSnapshotTemporarilyUnavailable } from "./errors.js";
 
 export function bcastAppend(r: Raft): void {
   for (const id of r.tracker.memberIds()) {
@@ -61,7 +61,7 @@ function maybeSendSnapshot(r: Raft, to: NodeId): boolean {
   try {
     snapshot = r.log.snapshot();
   } catch (error) {
-    if ((error as { code?: string }).code === "snapshot_temporarily_unavailable") return false;
+    if (error === ErrSnapshotTemporarilyUnavailable) return false; // the leader retries later
     throw error;
   }
   assert(snapshot.metadata.index !== 0, "raft: need non-empty snapshot");

@@ -3,6 +3,7 @@ import assert from "node:assert/strict";
 import { Cluster } from "./harness.js";
 import { MessageType } from "../../src/raft/messages.js";
 import { ProgressState } from "../../src/raft/progress.js";
+import { ErrSnapshotTemporarilyUnavailable } from "../../src/raft/errors.js";
 
 function compactLeader(cluster: Cluster, id: bigint): number {
   const leader = cluster.get(id);
@@ -99,4 +100,25 @@ test("a snapshot is not installed while committed entries of an outstanding Read
   };
   cluster.tickAll(3);
   assert.deepEqual(outcomes, [undefined, 50]);
+});
+
+test("while storage answers ErrSnapshotTemporarilyUnavailable the leader sends no snapshot, then sends it", () => {
+  const cluster = Cluster.bootstrap([1n, 2n, 3n]);
+  cluster.campaign(1n);
+  cluster.isolate(3n);
+  for (let i = 0; i < 5; i++) cluster.propose(1n, `v${i}`);
+  compactLeader(cluster, 1n);
+  const storage = cluster.get(1n).storage;
+  const realSnapshot = storage.snapshot.bind(storage);
+  let available = false;
+  storage.snapshot = () => {
+    if (!available) throw ErrSnapshotTemporarilyUnavailable;
+    return realSnapshot();
+  };
+  cluster.heal();
+  cluster.tickAll(5);
+  assert.equal(cluster.sentOfType(MessageType.MsgSnap).length, 0);
+  available = true;
+  cluster.tickAll(5);
+  assert.equal(cluster.sentOfType(MessageType.MsgSnap).length, 1);
 });

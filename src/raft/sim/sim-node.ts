@@ -20,6 +20,8 @@ export interface NodeOptions {
   heartbeatTick: number;
   maxSizePerMessageBytes: number;
   maxInflightMessages: number;
+  maxInflightBytes: number;
+  maxUncommittedEntriesSizeBytes: number;
   preVote: boolean;
   checkQuorum: boolean;
   testingFaults: TestingFaults;
@@ -60,6 +62,8 @@ export class SimNode {
       applied,
       maxSizePerMessageBytes: this.options.maxSizePerMessageBytes,
       maxInflightMessages: this.options.maxInflightMessages,
+      maxInflightBytes: this.options.maxInflightBytes,
+      maxUncommittedEntriesSizeBytes: this.options.maxUncommittedEntriesSizeBytes,
       preVote: this.options.preVote,
       checkQuorum: this.options.checkQuorum,
       random: this.random,

@@ -94,11 +94,14 @@ export class Simulation {
     this.crashProbability = [0.002, 0.005, 0.02][this.random.nextInt(3)]!;
     this.leaderCrashProbability = [0, 0.01, 0.04][this.random.nextInt(3)]!;
     this.isolateLeaderProbability = [0, 0.01, 0.04][this.random.nextInt(3)]!;
+    const maxSizePerMessageBytes = [1, 64, 256, 4096][this.random.nextInt(4)]!;
     const nodeOptions = {
       electionTick: simulationLimits.electionTick,
       heartbeatTick: 1 + this.random.nextInt(2),
-      maxSizePerMessageBytes: [1, 64, 256, 4096][this.random.nextInt(4)]!,
+      maxSizePerMessageBytes,
       maxInflightMessages: [2, 16, 256][this.random.nextInt(3)]!,
+      maxInflightBytes: this.random.chance(0.3) ? Math.max(maxSizePerMessageBytes, 256) : 0,
+      maxUncommittedEntriesSizeBytes: this.random.chance(0.3) ? 200 : 0,
       preVote: this.random.chance(0.75),
       checkQuorum: this.random.chance(0.75),
       testingFaults: options.testingFaults ?? {},
@@ -107,12 +110,16 @@ export class Simulation {
     const ids: NodeId[] = [];
     for (let i = 1; i <= this.nodeCount; i++) ids.push(BigInt(i));
     const voters = ids.slice(0, this.nodeCount - spare);
+    this.trace(
+      `seed ${options.seed}: ${this.nodeCount} nodes, voters ${voters.join(",")}, network ${JSON.stringify(this.networkFaults)}, ` +
+        `crash ${this.crashProbability}, leader crash ${this.leaderCrashProbability}, leader isolation ${this.isolateLeaderProbability}, ` +
+        `options ${JSON.stringify({ ...nodeOptions, logger: undefined })}`,
+    );
     for (const id of ids) {
       const node = new SimNode(id, this.random.fork(), nodeOptions);
       this.nodes.set(id, node);
       node.start(voters.includes(id) ? voters : undefined, this.checker);
     }
-    this.trace(`seed ${options.seed}: ${this.nodeCount} nodes, voters ${voters.join(",")}, network ${JSON.stringify(this.networkFaults)}, options ${JSON.stringify({ ...nodeOptions, logger: undefined })}`);
   }
 
   trace(line: string): void {
