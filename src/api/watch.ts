@@ -2,27 +2,36 @@ import { create, toBinary } from "@bufbuild/protobuf";
 import type * as grpc from "@grpc/grpc-js";
 import {
   ResponseHeaderSchema,
+  Watch,
   WatchCreateRequest_FilterType as FilterType,
-  WatchResponseSchema,
-  type ResponseHeader,
   type WatchCreateRequest,
   type WatchRequest,
-  type WatchResponse,
 } from "../gen/etcdserverpb/rpc_pb.js";
-import { Event_EventType, EventSchema, type Event } from "../gen/mvccpb/kv_pb.js";
 import { keyToString, rangeEndToString } from "../mvcc/keys.js";
 import { watchLimits } from "../mvcc/watch/limits.js";
-import { WatchableStore, WatchError, type WatchEvent, type WatcherResponse, type WatchSink, type WatchStream } from "../mvcc/watchable-store.js";
+import { encodeEvent, encodeResponse, eventFieldBytes, responseOverheadBytes, type EncodedResponseFields } from "../mvcc/watch/wire.js";
+import { WatchableStore, WatchError, type WatcherResponse, type WatchSink, type WatchStream } from "../mvcc/watchable-store.js";
 import type { EtcdServer } from "../server/member.js";
-import { toKeyValueMessage } from "../server/range.js";
+import { serviceDefinition } from "./grpc.js";
 
 /** The watch id of responses that belong to no watcher (a failed create, a stream-wide progress response). */
-const noWatchId = -1n;
+const noWatchId = -1;
 
 /** Watch responses may exceed --max-request-bytes by this much before etcd fragments them. */
 const fragmentOverheadBytes = 512 * 1024;
 
-type WatchCall = grpc.ServerDuplexStream<WatchRequest, WatchResponse>;
+type WatchCall = grpc.ServerDuplexStream<WatchRequest, Buffer>;
+
+/**
+ * The Watch service definition: requests decoded as usual, responses written
+ * as the bytes the sessions encode (see mvcc/watch/wire.ts), so that an event
+ * is encoded once for all its watchers.
+ */
+export function watchServiceDefinition(): grpc.ServiceDefinition {
+  const definition = serviceDefinition(Watch);
+  const watch = definition["watch"]!;
+  return { ...definition, watch: { ...watch, responseSerialize: (bytes: Buffer) => bytes } };
+}
 
 /**
  * etcd's Watch service: one watchable store for the member, one session per
@@ -31,6 +40,7 @@ type WatchCall = grpc.ServerDuplexStream<WatchRequest, WatchResponse>;
 export class WatchHub {
   readonly store: WatchableStore;
   private readonly sessions = new Set<WatchSession>();
+  private headerCache: { revision: number; term: number; bytes: Uint8Array } | undefined;
 
   constructor(private readonly server: EtcdServer) {
     this.store = new WatchableStore(server.store);
@@ -39,10 +49,20 @@ export class WatchHub {
   service(): grpc.UntypedServiceImplementation {
     return {
       watch: (call: WatchCall) => {
-        const session = new WatchSession(this.server, this.store, call, () => this.sessions.delete(session));
+        const session = new WatchSession(this.server, this, call, () => this.sessions.delete(session));
         this.sessions.add(session);
       },
     };
+  }
+
+  /** The encoded response header at `revision`, shared by the responses of that revision. */
+  header(revision: number): Uint8Array {
+    const term = this.server.term;
+    if (this.headerCache?.revision !== revision || this.headerCache.term !== term) {
+      const header = create(ResponseHeaderSchema, { clusterId: this.server.clusterId, memberId: this.server.memberId, raftTerm: BigInt(term), revision: BigInt(revision) });
+      this.headerCache = { revision, term, bytes: toBinary(ResponseHeaderSchema, header) };
+    }
+    return this.headerCache.bytes;
   }
 
   close(): void {
@@ -52,10 +72,7 @@ export class WatchHub {
 }
 
 /** A response waiting for the gRPC stream to take it. */
-interface QueuedResponse {
-  message: WatchResponse;
-  bytes: number;
-}
+type QueuedResponse = Buffer;
 
 /**
  * One client stream: turns requests into watchers, and sends responses in the
@@ -65,7 +82,9 @@ interface QueuedResponse {
  */
 class WatchSession implements WatchSink {
   private readonly stream: WatchStream;
-  private readonly queue: QueuedResponse[] = [];
+  private queue: QueuedResponse[] = [];
+  /** Index of the first response of `queue` not yet written. */
+  private queueHead = 0;
   private queuedBytes = 0;
   private writable = true;
   private ended = false;
@@ -75,13 +94,16 @@ class WatchSession implements WatchSink {
   private progressPending = false;
   private readonly progressTimer: NodeJS.Timeout;
 
+  private readonly store: WatchableStore;
+
   constructor(
     private readonly server: EtcdServer,
-    private readonly store: WatchableStore,
+    private readonly hub: WatchHub,
     private readonly call: WatchCall,
     private readonly onEnd: () => void,
   ) {
-    this.stream = store.newStream(this);
+    this.store = hub.store;
+    this.stream = this.store.newStream(this);
     call.on("data", (request: WatchRequest) => this.handle(request));
     call.on("drain", () => {
       this.writable = true;
@@ -94,23 +116,21 @@ class WatchSession implements WatchSink {
     this.progressTimer.unref();
   }
 
-  offer(response: WatcherResponse, bytes: number, required: boolean): boolean {
+  offer(response: WatcherResponse, _bytes: number, required: boolean): boolean {
     if (this.ended) return true;
     if (!required && this.full()) return false;
     if (response.events.length > 0 && this.progressDue.has(response.watchId)) this.progressDue.set(response.watchId, false);
-    const message = create(WatchResponseSchema, {
-      header: this.header(response.revision),
-      watchId: BigInt(response.watchId),
+    const fields: EncodedResponseFields = {
+      header: this.hub.header(response.revision),
+      watchId: response.watchId,
       canceled: response.compactRevision !== 0,
-      compactRevision: BigInt(response.compactRevision),
-      events: response.events.map(toEventMessage),
-    });
-    const fragmentBytes = this.server.config.maxRequestBytes + fragmentOverheadBytes;
-    if (this.fragmenting.has(response.watchId) && bytes >= fragmentBytes / 2) {
-      const parts = fragments(message, fragmentBytes);
-      for (const part of parts) this.enqueue(part, Math.ceil(bytes / parts.length));
+      compactRevision: response.compactRevision,
+      events: response.events.map(encodeEvent),
+    };
+    if (this.fragmenting.has(response.watchId)) {
+      for (const fragment of fragments(fields, this.server.config.maxRequestBytes + fragmentOverheadBytes)) this.enqueue(encodeResponse(fragment));
     } else {
-      this.enqueue(message, bytes);
+      this.enqueue(encodeResponse(fields));
     }
     return true;
   }
@@ -130,7 +150,8 @@ class WatchSession implements WatchSink {
     this.ended = true;
     clearInterval(this.progressTimer);
     this.store.closeStream(this.stream);
-    this.queue.length = 0;
+    this.queue = [];
+    this.queueHead = 0;
     this.queuedBytes = 0;
     if (!this.call.destroyed && !this.call.writableEnded) this.call.end();
     this.onEnd();
@@ -163,14 +184,14 @@ class WatchSession implements WatchSink {
     }
     if (request.progressNotify) this.progressDue.set(id, true);
     if (request.fragment) this.fragmenting.add(id);
-    this.control({ watchId: BigInt(id), created: true });
+    this.control({ watchId: id, created: true });
   }
 
   private cancel(id: number): void {
     if (!this.stream.cancel(id)) return;
     this.progressDue.delete(id);
     this.fragmenting.delete(id);
-    this.control({ watchId: BigInt(id), canceled: true });
+    this.control({ watchId: id, canceled: true });
   }
 
   /** A stream-wide progress response, sent once every watcher of the stream is synced. */
@@ -191,46 +212,34 @@ class WatchSession implements WatchSink {
     }
   }
 
-  private control(fields: { watchId: bigint; created?: boolean; canceled?: boolean; cancelReason?: string }): void {
+  private control(fields: { watchId: number; created?: boolean; canceled?: boolean; cancelReason?: string }): void {
     if (this.ended) return;
-    this.enqueue(create(WatchResponseSchema, { header: this.header(this.store.currentRevision), ...fields }), watchLimits.eventOverheadBytes);
+    this.enqueue(encodeResponse({ header: this.hub.header(this.store.currentRevision), events: [], ...fields }));
   }
 
-  private header(revision: number): ResponseHeader {
-    return create(ResponseHeaderSchema, {
-      clusterId: this.server.clusterId,
-      memberId: this.server.memberId,
-      raftTerm: BigInt(this.server.term),
-      revision: BigInt(revision),
-    });
-  }
-
-  private enqueue(message: WatchResponse, bytes: number): void {
-    this.queue.push({ message, bytes });
-    this.queuedBytes += bytes;
+  private enqueue(bytes: Buffer): void {
+    this.queue.push(bytes);
+    this.queuedBytes += bytes.length;
     this.pump();
   }
 
   private pump(): void {
     const wasFull = this.full();
-    let sent = 0;
-    while (this.writable && sent < this.queue.length && !this.ended) {
-      const { message, bytes } = this.queue[sent++]!;
-      this.queuedBytes -= bytes;
-      this.writable = this.call.write(message);
+    while (this.writable && this.queueHead < this.queue.length && !this.ended) {
+      const bytes = this.queue[this.queueHead++]!;
+      this.queuedBytes -= bytes.length;
+      this.writable = this.call.write(bytes);
     }
-    if (sent > 0) this.queue.splice(0, sent);
+    if (this.queueHead === this.queue.length) {
+      this.queue = [];
+      this.queueHead = 0;
+    } else if (this.queueHead > watchLimits.queueCompactionEntries) {
+      this.queue = this.queue.slice(this.queueHead);
+      this.queueHead = 0;
+    }
     if (wasFull && !this.full()) this.stream.resume();
     else if (this.writable && this.stream.victims.size > 0) this.stream.resume();
   }
-}
-
-function toEventMessage(event: WatchEvent): Event {
-  return create(EventSchema, {
-    type: event.type === "put" ? Event_EventType.PUT : Event_EventType.DELETE,
-    kv: toKeyValueMessage(event.kv),
-    ...(event.prevKv === undefined ? {} : { prevKv: toKeyValueMessage(event.prevKv) }),
-  });
 }
 
 /**
@@ -238,33 +247,24 @@ function toEventMessage(event: WatchEvent): Event {
  * `maxBytes` each (at least one event each), as etcd does for a watcher that
  * asked for fragments: every fragment but the last has `fragment` set.
  */
-export function fragments(message: WatchResponse, maxBytes: number): WatchResponse[] {
-  const totalBytes = toBinary(WatchResponseSchema, message).length;
-  if (totalBytes < maxBytes || message.events.length < 2) return [message];
-  const baseBytes = toBinary(WatchResponseSchema, { ...message, events: [] }).length;
-  const result: WatchResponse[] = [];
-  let current: Event[] = [];
-  let currentBytes = baseBytes;
-  for (const event of message.events) {
-    const eventLength = toBinary(EventSchema, event).length;
-    const bytes = 1 + varintLength(eventLength) + eventLength;
+export function fragments(fields: EncodedResponseFields, maxBytes: number): EncodedResponseFields[] {
+  const overhead = responseOverheadBytes({ ...fields, fragment: true });
+  let total = overhead;
+  for (const event of fields.events) total += eventFieldBytes(event);
+  if (total < maxBytes || fields.events.length < 2) return [fields];
+  const result: EncodedResponseFields[] = [];
+  let current: Buffer[] = [];
+  let currentBytes = overhead;
+  for (const event of fields.events) {
+    const bytes = eventFieldBytes(event);
     if (current.length > 0 && currentBytes + bytes >= maxBytes) {
-      result.push(create(WatchResponseSchema, { ...message, events: current, fragment: true }));
+      result.push({ ...fields, events: current, fragment: true });
       current = [];
-      currentBytes = baseBytes;
+      currentBytes = overhead;
     }
     current.push(event);
     currentBytes += bytes;
   }
-  result.push(create(WatchResponseSchema, { ...message, events: current, fragment: false }));
+  result.push({ ...fields, events: current, fragment: false });
   return result;
-}
-
-function varintLength(value: number): number {
-  let length = 1;
-  while (value >= 0x80) {
-    value = Math.floor(value / 128);
-    length++;
-  }
-  return length;
 }

@@ -14,6 +14,8 @@ export const watchLimits = {
   recentBytesMax: 8 * 1024 * 1024,
   /** Bytes of responses a stream buffers while its client does not read; past it, its watchers become victims. */
   streamBufferBytesMax: 4 * 1024 * 1024,
+  /** Written responses a stream's queue keeps before the array is compacted. */
+  queueCompactionEntries: 1024,
   /** Bytes counted for one event besides its key and values. */
   eventOverheadBytes: 64,
 } as const;
