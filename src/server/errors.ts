@@ -4,6 +4,7 @@
  * gRPC statuses unchanged.
  */
 export const GrpcCode = {
+  Ok: 0,
   Canceled: 1,
   Unknown: 2,
   InvalidArgument: 3,

@@ -1,10 +1,11 @@
-import { closeSync, fdatasync, fsyncSync, ftruncateSync, mkdirSync, openSync, readdirSync, readFileSync, unlinkSync, write, writeSync } from "node:fs";
+import { closeSync, constants, fsyncSync, ftruncateSync, mkdirSync, openSync, readdirSync, readFileSync, unlinkSync, write, writeSync } from "node:fs";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { decodeRecord, encodeRecord, recordHeaderBytes, type WalRecord } from "./record.js";
 
 const writeAsync = promisify(write);
-const fdatasyncAsync = promisify(fdatasync);
+/** Segments are appended to with O_DSYNC: one durable write per batch, no separate fdatasync. */
+const appendDurably = constants.O_WRONLY | constants.O_APPEND | constants.O_CREAT | constants.O_DSYNC;
 
 /** Limits of the WAL, kept in one place. */
 export const walLimits = {
@@ -30,8 +31,8 @@ interface Segment {
 
 /**
  * The write-ahead log: records appended to numbered segment files
- * (`0000000000000001.wal`, ...), each batch written with one write and made
- * durable with one fdatasync before `append` resolves. Concurrent appends while
+ * (`0000000000000001.wal`, ...), each batch written with one durable (O_DSYNC)
+ * write before `append` resolves. Concurrent appends while
  * a sync is in flight form the next batch (group commit).
  *
  * On open, a torn record at the very end of the last segment (a write the crash
@@ -51,7 +52,7 @@ export class Wal {
     private segments: Segment[],
   ) {
     const last = segments[segments.length - 1]!;
-    this.fd = openSync(join(directory, last.name), "a");
+    this.fd = openSync(join(directory, last.name), appendDurably);
     this.segmentBytes = 0;
   }
 
@@ -100,12 +101,12 @@ export class Wal {
       this.pendingWaiters = [];
       try {
         if (this.segmentBytes > 0 && this.segmentBytes + batch.length > walLimits.segmentBytesMax) this.startSegment();
+        // The segment is open with O_DSYNC: a write returns once its data is on disk.
         let written = 0;
         while (written < batch.length) {
           const { bytesWritten } = await writeAsync(this.fd, batch, written, batch.length - written);
           written += bytesWritten;
         }
-        await fdatasyncAsync(this.fd);
         this.segmentBytes += batch.length;
         for (const waiter of waiters) waiter.resolve();
       } catch (error) {
@@ -123,7 +124,7 @@ export class Wal {
     closeSync(this.fd);
     const sequence = this.segments[this.segments.length - 1]!.sequence + 1;
     const segment = { sequence, name: segmentName(sequence) };
-    this.fd = openSync(join(this.directory, segment.name), "a");
+    this.fd = openSync(join(this.directory, segment.name), appendDurably);
     syncDirectory(this.directory);
     this.segments.push(segment);
     this.segmentBytes = 0;

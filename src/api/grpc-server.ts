@@ -1,0 +1,193 @@
+import { Duplex } from "node:stream";
+import * as http2 from "node:http2";
+import type * as grpc from "@grpc/grpc-js";
+import { GrpcCode } from "../server/errors.js";
+import { encodeGrpcMessage, FrameReader, frameMessage } from "./grpc-frames.js";
+
+/**
+ * A small gRPC server on node:http2, for the shapes of call etcd's API has
+ * (unary, server-streaming, bidirectional). It does per call only what the
+ * protocol needs, which leaves the CPU to the store. Handlers are written as
+ * for grpc-js: a unary handler gets `(call, callback)`, a streaming one a
+ * Duplex whose readable side yields requests and whose writable side sends
+ * responses (write() returns false and 'drain' follows, for back-pressure).
+ */
+export interface GrpcServerOptions {
+  maxReceiveMessageBytes: number;
+  maxConcurrentStreams: number;
+}
+
+type Handler = (call: never, callback?: never) => void;
+
+interface Method {
+  definition: grpc.MethodDefinition<unknown, unknown>;
+  handler: Handler;
+}
+
+const responseHeaders = { ":status": 200, "content-type": "application/grpc" };
+
+export class GrpcServer {
+  private readonly methods = new Map<string, Method>();
+  private readonly servers: http2.Http2Server[] = [];
+  private readonly sessions = new Set<http2.ServerHttp2Session>();
+
+  constructor(private readonly options: GrpcServerOptions) {}
+
+  addService(definition: grpc.ServiceDefinition, implementation: grpc.UntypedServiceImplementation): void {
+    for (const [name, method] of Object.entries(definition)) {
+      const handler = implementation[name];
+      if (handler !== undefined) this.methods.set(method.path, { definition: method as grpc.MethodDefinition<unknown, unknown>, handler: handler as Handler });
+    }
+  }
+
+  /** Listens on host:port (0 for any free port); resolves with the port. */
+  listen(host: string, port: number): Promise<number> {
+    const server = http2.createServer({ settings: { maxConcurrentStreams: this.options.maxConcurrentStreams } });
+    server.on("session", (session) => {
+      this.sessions.add(session);
+      session.on("close", () => this.sessions.delete(session));
+      session.on("error", () => session.destroy());
+    });
+    server.on("stream", (stream, headers) => this.onStream(stream, headers));
+    this.servers.push(server);
+    return new Promise((resolve, reject) => {
+      server.once("error", reject);
+      server.listen(port, host, () => {
+        server.off("error", reject);
+        const address = server.address();
+        resolve(typeof address === "object" && address !== null ? address.port : port);
+      });
+    });
+  }
+
+  async close(): Promise<void> {
+    for (const session of this.sessions) session.close();
+    const closing = this.servers.map((server) => new Promise<void>((resolve) => server.close(() => resolve())));
+    const timer = setTimeout(() => {
+      for (const session of this.sessions) session.destroy();
+    }, 1000);
+    await Promise.all(closing);
+    clearTimeout(timer);
+  }
+
+  private onStream(stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders): void {
+    stream.on("error", () => undefined);
+    const method = this.methods.get(String(headers[":path"]));
+    if (method === undefined) return sendStatus(stream, GrpcCode.Unimplemented, `unknown method ${String(headers[":path"])}`);
+    if (!String(headers["content-type"] ?? "").startsWith("application/grpc")) {
+      stream.respond({ ":status": 415 }, { endStream: true });
+      return;
+    }
+    const call = new ServerCall(stream, headers, method.definition, this.options.maxReceiveMessageBytes);
+    if (method.definition.requestStream) {
+      (method.handler as (call: ServerCall) => void)(call);
+      return;
+    }
+    // Unary and server-streaming calls start with their one request.
+    call.once("data", (request: unknown) => {
+      call.request = request;
+      if (method.definition.responseStream) (method.handler as (call: ServerCall) => void)(call);
+      else (method.handler as unknown as (call: ServerCall, callback: grpc.sendUnaryData<unknown>) => void)(call, (error, response) => call.finishUnary(error, response));
+    });
+    call.once("end", () => {
+      if (call.request === undefined) call.fail(GrpcCode.Internal, "request message missing");
+    });
+  }
+}
+
+/** One call: requests come out of its readable side, responses go into its writable side. */
+export class ServerCall extends Duplex {
+  request: unknown;
+  readonly metadata: http2.IncomingHttpHeaders;
+  cancelled = false;
+  private readonly reader: FrameReader;
+  private headersSent = false;
+  private finished = false;
+
+  constructor(
+    private readonly stream: http2.ServerHttp2Stream,
+    headers: http2.IncomingHttpHeaders,
+    private readonly definition: grpc.MethodDefinition<unknown, unknown>,
+    maxReceiveMessageBytes: number,
+  ) {
+    super({ objectMode: true, allowHalfOpen: true });
+    this.metadata = headers;
+    this.reader = new FrameReader(maxReceiveMessageBytes);
+    stream.on("data", (chunk: Buffer) => this.onData(chunk, maxReceiveMessageBytes));
+    stream.on("end", () => this.push(null));
+    stream.on("close", () => {
+      if (this.finished) return;
+      this.finished = true;
+      this.cancelled = true;
+      this.emit("cancelled", "cancelled");
+      this.destroy();
+    });
+  }
+
+  private onData(chunk: Buffer, maxReceiveMessageBytes: number): void {
+    for (const event of this.reader.push(chunk)) {
+      if (event.kind === "too-large") return this.fail(GrpcCode.ResourceExhausted, `grpc: received message larger than max (${event.length} vs. ${maxReceiveMessageBytes})`);
+      if (event.kind === "compressed") return this.fail(GrpcCode.Unimplemented, "grpc: compressed messages are not supported");
+      let request: unknown;
+      try {
+        request = this.definition.requestDeserialize(event.message);
+      } catch (error) {
+        return this.fail(GrpcCode.Internal, `grpc: error unmarshalling request: ${(error as Error).message}`);
+      }
+      this.push(request);
+    }
+  }
+
+  override _read(): void {}
+
+  override _write(response: unknown, _: BufferEncoding, done: (error?: Error | null) => void): void {
+    if (this.finished) return done();
+    this.sendHeaders();
+    this.stream.write(frameMessage(this.definition.responseSerialize(response)), () => done());
+  }
+
+  /** Ending the writable side ends the call with status OK. */
+  override _final(done: (error?: Error | null) => void): void {
+    this.finish(GrpcCode.Ok, "");
+    done();
+  }
+
+  finishUnary(error: grpc.ServiceError | Partial<grpc.StatusObject> | null | undefined, response: unknown): void {
+    if (error !== null && error !== undefined) return this.fail(error.code ?? GrpcCode.Unknown, error.details ?? "");
+    if (this.finished) return;
+    this.sendHeaders();
+    this.stream.write(frameMessage(this.definition.responseSerialize(response)));
+    this.finish(GrpcCode.Ok, "");
+  }
+
+  /** Ends the call with a status other than OK. */
+  fail(code: number, message: string): void {
+    this.finish(code, message);
+    this.destroy();
+  }
+
+  private sendHeaders(): void {
+    if (this.headersSent) return;
+    this.headersSent = true;
+    this.stream.respond(responseHeaders, { waitForTrailers: true });
+  }
+
+  private finish(code: number, message: string): void {
+    if (this.finished || this.stream.destroyed) return;
+    this.finished = true;
+    const status = { "grpc-status": String(code), "grpc-message": encodeGrpcMessage(message) };
+    if (!this.headersSent) {
+      // Trailers-only response: the status travels in the headers.
+      this.headersSent = true;
+      this.stream.respond({ ...responseHeaders, ...status }, { endStream: true });
+      return;
+    }
+    this.stream.once("wantTrailers", () => this.stream.sendTrailers(status));
+    this.stream.end();
+  }
+}
+
+/** A call refused before it starts: a trailers-only response. */
+function sendStatus(stream: http2.ServerHttp2Stream, code: number, message: string): void {
+  stream.respond({ ...responseHeaders, "grpc-status": String(code), "grpc-message": encodeGrpcMessage(message) }, { endStream: true });
+}
