@@ -9,6 +9,7 @@ import { MessageType, None, message } from "./messages.js";
 import type { RaftError } from "./errors.js";
 import { ErrProposalDropped } from "./errors.js";
 import { restoreSnapshot } from "./membership.js";
+import { afterVote, hup, poll } from "./election.js";
 
 export function stepFollower(r: Raft, m: Message): RaftError | undefined {
   switch (m.type) {
@@ -46,7 +47,7 @@ export function stepFollower(r: Raft, m: Message): RaftError | undefined {
     case MessageType.MsgTimeoutNow:
       r.trace(`received MsgTimeoutNow from ${m.from}; starting election`);
       // A leadership transfer never uses pre-vote.
-      r.hup(CampaignType.Transfer);
+      hup(r, CampaignType.Transfer);
       return undefined;
     case MessageType.MsgReadIndexResp:
       if (m.entries.length !== 1) return undefined;
@@ -76,7 +77,7 @@ export function stepCandidate(r: Raft, m: Message): RaftError | undefined {
       handleSnapshot(r, m);
       return undefined;
     case myVoteResponse:
-      r.afterVote(r.poll(m.from, !m.reject));
+      afterVote(r, poll(r, m.from, !m.reject));
       return undefined;
   }
   return undefined;

@@ -16,7 +16,6 @@ import {
   entryPayloadBytes,
   message,
   mustSendAfterPersist,
-  voteResponseType,
   isResponseMessage,
 } from "./messages.js";
 import { RaftLog } from "./log.js";
@@ -24,13 +23,12 @@ import { ProgressTracker } from "./tracker.js";
 import { ReadOnly } from "./read-only.js";
 import type { ReadState } from "./read-only.js";
 import { restoreConfState } from "./confchange.js";
-import { VoteResult } from "./quorum.js";
 import type { RaftError } from "./errors.js";
 import { assert } from "./errors.js";
 import { stepLeader } from "./leader.js";
 import { stepCandidate, stepFollower } from "./follower.js";
 import { switchToConfig } from "./membership.js";
-import { bcastAppend } from "./replication.js";
+import { acceptHigherTerm, answerLowerTerm, handleVoteRequest, hup } from "./election.js";
 
 export const StateType = {
   Follower: "follower",
@@ -50,7 +48,7 @@ export type CampaignType = (typeof CampaignType)[keyof typeof CampaignType];
 /** The context of a MsgVote sent on leadership transfer: it overrides a voter's leader lease. */
 export const campaignTransferContext = new TextEncoder().encode(CampaignType.Transfer);
 
-function isTransferContext(context: Uint8Array): boolean {
+export function isTransferContext(context: Uint8Array): boolean {
   if (context.length !== campaignTransferContext.length) return false;
   return context.every((byte, i) => byte === campaignTransferContext[i]);
 }
@@ -225,92 +223,22 @@ export class Raft {
     return progress !== undefined && !progress.isLearner && this.log.unstable.snapshot === undefined;
   }
 
-  // ---- elections ----
-
-  hup(campaign: CampaignType): void {
-    if (this.state === StateType.Leader) return;
-    if (!this.promotable()) {
-      this.trace("is unpromotable and can not campaign");
-      return;
-    }
-    if (this.hasUnappliedConfChanges()) {
-      this.trace("cannot campaign: pending configuration changes to apply");
-      return;
-    }
-    this.campaign(campaign);
-  }
-
-  private hasUnappliedConfChanges(): boolean {
-    if (this.log.applied >= this.log.committed) return false;
-    const entries = this.log.slice(Math.max(this.log.applied + 1, this.log.firstIndex()), this.log.committed + 1, Number.MAX_SAFE_INTEGER);
-    return entries.some((entry) => entry.type !== EntryType.EntryNormal);
-  }
-
-  campaign(campaign: CampaignType): void {
-    if (!this.promotable()) return;
-    let term: number;
-    let voteType: MessageType;
-    if (campaign === CampaignType.PreElection) {
-      this.becomePreCandidate();
-      voteType = MessageType.MsgPreVote;
-      term = this.term + 1;
-    } else {
-      this.becomeCandidate();
-      voteType = MessageType.MsgVote;
-      term = this.term;
-    }
-    const lastIndex = this.log.lastIndex();
-    const lastTerm = this.log.lastTerm();
-    const context = campaign === CampaignType.Transfer ? campaignTransferContext : new Uint8Array(0);
-    for (const id of [...this.tracker.voterIds()].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0))) {
-      if (id === this.id) continue;
-      this.send(message({ type: voteType, to: id, term, index: lastIndex, logTerm: lastTerm, context }));
-    }
-    if (voteType === MessageType.MsgPreVote) {
-      // A pre-vote for oneself changes no durable state: count it at once.
-      this.afterVote(this.poll(this.id, true));
-    } else {
-      // A vote for oneself counts once the term and vote are durable: RawNode steps it on advance().
-      this.send(message({ type: MessageType.MsgVoteResp, to: this.id, term }));
-    }
-  }
-
-  poll(id: NodeId, granted: boolean): VoteResult {
-    this.tracker.recordVote(id, granted);
-    const { granted: grants, rejected, result } = this.tracker.tallyVotes();
-    this.trace(`has received ${grants} votes and ${rejected} rejections`);
-    return result;
-  }
-
-  afterVote(result: VoteResult): void {
-    if (result === VoteResult.Won) {
-      if (this.state === StateType.PreCandidate) {
-        this.campaign(CampaignType.Election);
-      } else {
-        this.becomeLeader();
-        bcastAppend(this);
-      }
-    } else if (result === VoteResult.Lost) {
-      this.becomeFollower(this.term, None);
-    }
-  }
-
   // ---- the entry point ----
 
   step(m: Message): RaftError | undefined {
     if (m.term !== 0 && m.term > this.term) {
-      if (!this.acceptHigherTerm(m)) return undefined;
+      if (!acceptHigherTerm(this, m)) return undefined;
     } else if (m.term !== 0 && m.term < this.term) {
-      this.answerLowerTerm(m);
+      answerLowerTerm(this, m);
       return undefined;
     }
     switch (m.type) {
       case MessageType.MsgHup:
-        this.hup(this.config.preVote ? CampaignType.PreElection : CampaignType.Election);
+        hup(this, this.config.preVote ? CampaignType.PreElection : CampaignType.Election);
         return undefined;
       case MessageType.MsgVote:
       case MessageType.MsgPreVote:
-        this.handleVoteRequest(m);
+        handleVoteRequest(this, m);
         return undefined;
       default:
         return this.stepFunction(this, m);
@@ -318,58 +246,6 @@ export class Raft {
   }
 
   /** A message from a higher term: maybe ignore it (leader lease), else adopt the term. Returns false to drop it. */
-  private acceptHigherTerm(m: Message): boolean {
-    if (m.type === MessageType.MsgVote || m.type === MessageType.MsgPreVote) {
-      const force = isTransferContext(m.context);
-      const inLease = this.config.checkQuorum && this.lead !== None && this.electionElapsed < this.config.electionTick;
-      if (!force && inLease) {
-        this.trace(`ignored ${MessageType[m.type]} from ${m.from} at term ${m.term}: lease is not expired`);
-        return false;
-      }
-    }
-    if (m.type === MessageType.MsgPreVote) return true; // never change the term for a pre-vote
-    if (m.type === MessageType.MsgPreVoteResp && !m.reject) return true; // we become candidate on a quorum
-    if (m.type === MessageType.MsgApp || m.type === MessageType.MsgHeartbeat || m.type === MessageType.MsgSnap) {
-      this.becomeFollower(m.term, m.from);
-    } else {
-      this.becomeFollower(m.term, None);
-    }
-    return true;
-  }
-
-  private answerLowerTerm(m: Message): void {
-    if ((this.config.checkQuorum || this.config.preVote) && (m.type === MessageType.MsgHeartbeat || m.type === MessageType.MsgApp)) {
-      // A stale leader, or a node we out-termed while partitioned: tell it our term so that it steps down.
-      this.send(message({ type: MessageType.MsgAppResp, to: m.from }));
-    } else if (m.type === MessageType.MsgPreVote || m.type === MessageType.MsgVote) {
-      // Tell a candidate of an older term about ours, as the paper's RequestVote reply does;
-      // otherwise a voter that keeps out-terming it (say, one with a stale configuration that
-      // never asks it) could keep every election from succeeding.
-      this.send(message({ type: voteResponseType(m.type), to: m.from, term: this.term, reject: true }));
-    }
-  }
-
-  private handleVoteRequest(m: Message): void {
-    const faults = this.config.testingFaults;
-    const canVote =
-      faults.grantMultipleVotesPerTerm === true ||
-      this.vote === m.from ||
-      (this.vote === None && this.lead === None) ||
-      (m.type === MessageType.MsgPreVote && m.term > this.term);
-    const upToDate = faults.ignoreLogWhenVoting === true || this.log.isUpToDate(m.index, m.logTerm);
-    if (canVote && upToDate) {
-      this.trace(`cast ${MessageType[m.type]} for ${m.from} at term ${m.term}`);
-      this.send(message({ type: voteResponseType(m.type), to: m.from, term: m.term }));
-      if (m.type === MessageType.MsgVote) {
-        this.electionElapsed = 0;
-        this.vote = m.from;
-      }
-    } else {
-      this.trace(`rejected ${MessageType[m.type]} from ${m.from} at term ${m.term}`);
-      this.send(message({ type: voteResponseType(m.type), to: m.from, term: this.term, reject: true }));
-    }
-  }
-
   tick(): void {
     this.tickFunction(this);
   }
