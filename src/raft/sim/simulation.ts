@@ -7,7 +7,7 @@
  * leader must emerge and every new proposal must commit within a bound.
  */
 import type { Message, NodeId } from "../messages.js";
-import { ConfChangeTransition, ConfChangeType, MessageType, describeMessage } from "../messages.js";
+import { MessageType, describeMessage } from "../messages.js";
 import { SeededRandom } from "../random.js";
 import { StateType } from "../raft.js";
 import type { TestingFaults } from "../config.js";
@@ -15,6 +15,7 @@ import type { Ready } from "../raw-node.js";
 import { contextKey } from "../read-only.js";
 import { Checker, SafetyViolation } from "./checker.js";
 import { SimNode } from "./sim-node.js";
+import { proposeMembershipChange } from "./membership-changes.js";
 import { SimulatedNetwork, quietNetwork } from "./network.js";
 import type { NetworkFaults } from "./network.js";
 
@@ -360,44 +361,9 @@ export class Simulation {
   private changeMembership(): void {
     const leader = this.leader();
     if (leader === undefined) return;
-    const conf = leader.node!.raft.tracker.confState();
-    const ids = [...this.nodes.keys()];
-    const outside = ids.filter((id) => !conf.voters.includes(id) && !conf.learners.includes(id));
-    const options: { type: ConfChangeType; nodeId: NodeId }[] = [];
-    for (const id of outside) options.push({ type: ConfChangeType.ConfChangeAddLearnerNode, nodeId: id });
-    for (const id of conf.learners) {
-      options.push({ type: ConfChangeType.ConfChangeAddNode, nodeId: id });
-      options.push({ type: ConfChangeType.ConfChangeRemoveNode, nodeId: id });
-    }
-    if (conf.voters.length > 2) {
-      for (const id of conf.voters) {
-        options.push({ type: ConfChangeType.ConfChangeRemoveNode, nodeId: id });
-        options.push({ type: ConfChangeType.ConfChangeAddLearnerNode, nodeId: id });
-      }
-    }
-    if (leader.node!.raft.tracker.isJoint()) {
-      // An explicit joint configuration is left by an empty ConfChangeV2.
-      const error = leader.node!.proposeConfChange({ transition: ConfChangeTransition.ConfChangeTransitionAuto, changes: [], context: new Uint8Array(0) });
-      this.trace(`propose leaving the joint configuration at leader ${leader.id}${error === undefined ? "" : `: ${error.code}`}`);
-      return;
-    }
-    if (options.length === 0) return;
-    const change = options[this.random.nextInt(options.length)]!;
-    const second = options.filter((o) => o.nodeId !== change.nodeId);
-    this.stats.confChanges!++;
-    const other = second.length > 0 && this.random.chance(0.3) ? second[this.random.nextInt(second.length)]! : undefined;
-    // Keep at least two voters, as for simple changes (see the report on single-voter shrinking).
-    if (other !== undefined && incomingVotersAfter(conf.voters, [change, other]) >= 2) {
-      const transition = this.random.chance(0.5) ? ConfChangeTransition.ConfChangeTransitionAuto : ConfChangeTransition.ConfChangeTransitionJointExplicit;
-      const error = leader.node!.proposeConfChange({ transition, changes: [change, other], context: new Uint8Array(0) });
-      this.stats.jointChanges!++;
-      this.trace(
-        `propose joint change ${ConfChangeTransition[transition]} [${ConfChangeType[change.type]} ${change.nodeId}, ${ConfChangeType[other.type]} ${other.nodeId}] at leader ${leader.id}${error === undefined ? "" : `: ${error.code}`}`,
-      );
-      return;
-    }
-    const error = leader.node!.proposeConfChange({ id: 0n, type: change.type, nodeId: change.nodeId, context: new Uint8Array(0) });
-    this.trace(`propose conf change ${ConfChangeType[change.type]} ${change.nodeId} at leader ${leader.id}${error === undefined ? "" : `: ${error.code}`}`);
+    const kind = proposeMembershipChange(leader, [...this.nodes.keys()], this.random, (line) => this.trace(line));
+    if (kind === "simple" || kind === "joint") this.stats.confChanges!++;
+    if (kind === "joint") this.stats.jointChanges!++;
   }
 
   private transferLeadership(): void {
@@ -456,15 +422,6 @@ export class Simulation {
     const members = [...conf.voters, ...conf.learners].map((id) => this.nodes.get(id)!);
     this.runUntil(simulationLimits.catchUpTicks, () => members.every((m) => m.appliedIndex >= target), `members did not apply index ${target}`);
   }
-}
-
-function incomingVotersAfter(voters: readonly NodeId[], changes: readonly { type: ConfChangeType; nodeId: NodeId }[]): number {
-  const result = new Set(voters);
-  for (const change of changes) {
-    if (change.type === ConfChangeType.ConfChangeAddNode) result.add(change.nodeId);
-    else result.delete(change.nodeId);
-  }
-  return result.size;
 }
 
 export function runSeed(options: SimulationOptions): SimulationResult {
