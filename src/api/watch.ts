@@ -182,6 +182,9 @@ class WatchSession implements WatchSink {
       this.control({ watchId: noWatchId, created: true, canceled: true, cancelReason: error.message });
       return;
     }
+    // An id can come back (chosen by the client) after its watcher was canceled by a compaction.
+    this.progressDue.delete(id);
+    this.fragmenting.delete(id);
     if (request.progressNotify) this.progressDue.set(id, true);
     if (request.fragment) this.fragmenting.add(id);
     this.control({ watchId: id, created: true });
@@ -223,12 +226,22 @@ class WatchSession implements WatchSink {
     this.pump();
   }
 
+  /** Writes to gRPC; a stream that cannot take writes any more ends the session (never the write path that offered). */
+  private write(bytes: Buffer): boolean {
+    try {
+      return this.call.write(bytes);
+    } catch {
+      queueMicrotask(() => this.end());
+      return false;
+    }
+  }
+
   private pump(): void {
     const wasFull = this.full();
     while (this.writable && this.queueHead < this.queue.length && !this.ended) {
       const bytes = this.queue[this.queueHead++]!;
       this.queuedBytes -= bytes.length;
-      this.writable = this.call.write(bytes);
+      this.writable = this.write(bytes);
     }
     if (this.queueHead === this.queue.length) {
       this.queue = [];

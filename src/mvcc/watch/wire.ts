@@ -29,11 +29,20 @@ const encodedEvents = new WeakMap<WatchEvent, Buffer>();
 export function encodeEvent(event: WatchEvent): Buffer {
   let bytes = encodedEvents.get(event);
   if (bytes !== undefined) return bytes;
-  const parts: Buffer[] = [];
-  if (event.type === "delete") parts.push(Buffer.from([eventTypeTag, deleteType]));
-  parts.push(lengthDelimited(eventKvTag, encodeKeyValue(event.kv)));
-  if (event.prevKv !== undefined) parts.push(lengthDelimited(eventPrevKvTag, encodeKeyValue(event.prevKv)));
-  bytes = Buffer.concat(parts);
+  const kv = encodeKeyValue(event.kv);
+  const previous = event.prevKv === undefined ? undefined : encodeKeyValue(event.prevKv);
+  let length = lengthDelimitedBytes(kv.length);
+  if (event.type === "delete") length += 2;
+  if (previous !== undefined) length += lengthDelimitedBytes(previous.length);
+  bytes = Buffer.allocUnsafe(length);
+  let offset = 0;
+  if (event.type === "delete") {
+    bytes[offset++] = eventTypeTag;
+    bytes[offset++] = deleteType;
+  }
+  offset = writeLengthDelimited(bytes, offset, eventKvTag, kv);
+  if (previous !== undefined) offset = writeLengthDelimited(bytes, offset, eventPrevKvTag, previous);
+  if (offset !== length) throw new Error("event encoded length mismatch");
   encodedEvents.set(event, bytes);
   return bytes;
 }
@@ -60,35 +69,60 @@ export function eventFieldBytes(event: Buffer): number {
   return 1 + varintLength(event.length) + event.length;
 }
 
-/** The `etcdserverpb.WatchResponse` bytes. */
+/** The `etcdserverpb.WatchResponse` bytes, written into one buffer. */
 export function encodeResponse(fields: EncodedResponseFields): Buffer {
-  const parts: Buffer[] = [lengthDelimited(responseHeaderTag, fields.header)];
-  if (fields.watchId !== 0) parts.push(varintField(watchIdTag, BigInt(fields.watchId)));
-  if (fields.created === true) parts.push(Buffer.from([createdTag, 1]));
-  if (fields.canceled === true) parts.push(Buffer.from([canceledTag, 1]));
-  if (fields.compactRevision !== undefined && fields.compactRevision !== 0) parts.push(varintField(compactRevisionTag, BigInt(fields.compactRevision)));
-  if (fields.cancelReason !== undefined && fields.cancelReason !== "") parts.push(lengthDelimited(cancelReasonTag, Buffer.from(fields.cancelReason, "utf8")));
-  if (fields.fragment === true) parts.push(Buffer.from([fragmentTag, 1]));
-  for (const event of fields.events) parts.push(lengthDelimited(eventsTag, event));
-  return Buffer.concat(parts);
+  const watchId = fields.watchId === 0 ? undefined : BigInt.asUintN(64, BigInt(fields.watchId));
+  const compactRevision = fields.compactRevision === undefined || fields.compactRevision === 0 ? undefined : BigInt.asUintN(64, BigInt(fields.compactRevision));
+  const reason = fields.cancelReason === undefined || fields.cancelReason === "" ? undefined : Buffer.from(fields.cancelReason, "utf8");
+  let length = lengthDelimitedBytes(fields.header.length);
+  if (watchId !== undefined) length += 1 + bigVarintLength(watchId);
+  if (fields.created === true) length += 2;
+  if (fields.canceled === true) length += 2;
+  if (compactRevision !== undefined) length += 1 + bigVarintLength(compactRevision);
+  if (reason !== undefined) length += lengthDelimitedBytes(reason.length);
+  if (fields.fragment === true) length += 2;
+  for (const event of fields.events) length += lengthDelimitedBytes(event.length);
+  const out = Buffer.allocUnsafe(length);
+  let offset = writeLengthDelimited(out, 0, responseHeaderTag, fields.header);
+  if (watchId !== undefined) offset = writeVarint(out, writeTag(out, offset, watchIdTag), watchId);
+  if (fields.created === true) offset = writeTrue(out, offset, createdTag);
+  if (fields.canceled === true) offset = writeTrue(out, offset, canceledTag);
+  if (compactRevision !== undefined) offset = writeVarint(out, writeTag(out, offset, compactRevisionTag), compactRevision);
+  if (reason !== undefined) offset = writeLengthDelimited(out, offset, cancelReasonTag, reason);
+  if (fields.fragment === true) offset = writeTrue(out, offset, fragmentTag);
+  for (const event of fields.events) offset = writeLengthDelimited(out, offset, eventsTag, event);
+  if (offset !== length) throw new Error("watch response encoded length mismatch");
+  return out;
 }
 
-function lengthDelimited(tag: number, bytes: Uint8Array): Buffer {
-  const prefix = Buffer.allocUnsafe(1 + varintLength(bytes.length));
-  prefix[0] = tag;
-  writeVarint(prefix, 1, BigInt(bytes.length));
-  return Buffer.concat([prefix, bytes]);
+function lengthDelimitedBytes(length: number): number {
+  return 1 + varintLength(length) + length;
 }
 
-/** An int64 field: negative values take ten bytes (two's complement), as protobuf writes them. */
-function varintField(tag: number, value: bigint): Buffer {
-  const unsigned = BigInt.asUintN(64, value);
-  const bytes = Buffer.allocUnsafe(1 + bigVarintLength(unsigned));
-  bytes[0] = tag;
-  writeVarint(bytes, 1, unsigned);
-  return bytes;
+function writeTag(out: Buffer, offset: number, tag: number): number {
+  out[offset] = tag;
+  return offset + 1;
 }
 
+function writeTrue(out: Buffer, offset: number, tag: number): number {
+  out[offset] = tag;
+  out[offset + 1] = 1;
+  return offset + 2;
+}
+
+function writeLengthDelimited(out: Buffer, offset: number, tag: number, bytes: Uint8Array): number {
+  out[offset++] = tag;
+  let length = bytes.length;
+  while (length >= 0x80) {
+    out[offset++] = (length & 0x7f) | 0x80;
+    length >>>= 7;
+  }
+  out[offset++] = length;
+  out.set(bytes, offset);
+  return offset + bytes.length;
+}
+
+/** A varint of an int64 taken as unsigned: negative values take ten bytes (two's complement), as protobuf writes them. */
 function writeVarint(out: Buffer, offset: number, value: bigint): number {
   let rest = value;
   while (rest >= 0x80n) {
