@@ -79,6 +79,7 @@ export function afterVote(r: Raft, result: VoteResult): void {
   }
 }
 
+/** A message from a higher term: maybe ignore it (leader lease), else adopt the term. Returns false to drop it. */
 export function acceptHigherTerm(r: Raft, m: Message): boolean {
   if (m.type === MessageType.MsgVote || m.type === MessageType.MsgPreVote) {
     const force = isTransferContext(m.context);

@@ -10,7 +10,7 @@ import type { RaftError } from "./errors.js";
 import { ErrProposalDropped, assert } from "./errors.js";
 import { ProgressState } from "./progress.js";
 import { ReadOnlyOption, limits } from "./config.js";
-import { majorityVoteResult, jointVoteResult } from "./quorum.js";
+import { jointVoteResult } from "./quorum.js";
 import { decodeConfChange, decodeConfChangeV2 } from "./codec.js";
 import { bcastAppend, bcastHeartbeat, maybeSendAppend, sendAppend } from "./replication.js";
 
@@ -215,4 +215,3 @@ function sendTimeoutNow(r: Raft, to: NodeId): void {
   r.send(message({ type: MessageType.MsgTimeoutNow, to }));
 }
 
-export { majorityVoteResult };

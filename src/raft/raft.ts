@@ -245,7 +245,6 @@ export class Raft {
     }
   }
 
-  /** A message from a higher term: maybe ignore it (leader lease), else adopt the term. Returns false to drop it. */
   tick(): void {
     this.tickFunction(this);
   }
