@@ -11,6 +11,7 @@ import { VoteResult } from "./quorum.js";
 import { bcastAppend } from "./replication.js";
 
 
+/** Starts an election if this node may: a voter, not leading, with no committed conf change left to apply. */
 export function hup(r: Raft, campaignType: CampaignType): void {
   if (r.state === StateType.Leader) return;
   if (!r.promotable()) {
@@ -30,6 +31,7 @@ function hasUnappliedConfChanges(r: Raft): boolean {
   return entries.some((entry) => entry.type !== EntryType.EntryNormal);
 }
 
+/** Becomes (pre-)candidate and asks every voter; a real vote for oneself counts once durable. */
 export function campaign(r: Raft, campaignType: CampaignType): void {
   if (!r.promotable()) return;
   let term: number;
@@ -59,6 +61,7 @@ export function campaign(r: Raft, campaignType: CampaignType): void {
   }
 }
 
+/** Records a vote and returns the election's outcome so far. */
 export function poll(r: Raft, id: NodeId, granted: boolean): VoteResult {
   r.tracker.recordVote(id, granted);
   const { granted: grants, rejected, result } = r.tracker.tallyVotes();
@@ -66,6 +69,7 @@ export function poll(r: Raft, id: NodeId, granted: boolean): VoteResult {
   return result;
 }
 
+/** Acts on an election's outcome: pre-vote won leads to the real election, a won election to leadership. */
 export function afterVote(r: Raft, result: VoteResult): void {
   if (result === VoteResult.Won) {
     if (r.state === StateType.PreCandidate) {
@@ -99,6 +103,7 @@ export function acceptHigherTerm(r: Raft, m: Message): boolean {
   return true;
 }
 
+/** A message from an older term is dropped, but its sender may need to learn our term. */
 export function answerLowerTerm(r: Raft, m: Message): void {
   if ((r.config.checkQuorum || r.config.preVote) && (m.type === MessageType.MsgHeartbeat || m.type === MessageType.MsgApp)) {
     // A stale leader, or a node we out-termed while partitioned: tell it our term so that it steps down.
@@ -111,6 +116,7 @@ export function answerLowerTerm(r: Raft, m: Message): void {
   }
 }
 
+/** Grants a (pre-)vote at most once per term, and only to a candidate whose log is at least as up to date. */
 export function handleVoteRequest(r: Raft, m: Message): void {
   const faults = r.config.testingFaults;
   const canVote =
