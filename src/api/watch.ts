@@ -136,7 +136,7 @@ class WatchSession implements WatchSink {
   }
 
   full(): boolean {
-    return this.queuedBytes >= watchLimits.streamBufferBytesMax;
+    return this.queuedBytes >= watchLimits.streamBufferBytesMax || this.queue.length - this.queueHead >= watchLimits.streamBufferResponsesMax;
   }
 
   synced(): void {

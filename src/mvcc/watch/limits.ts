@@ -12,6 +12,11 @@ export const watchLimits = {
   recentRevisionsMax: 1000,
   /** Bytes of key and value held by the recent revisions at most. */
   recentBytesMax: 8 * 1024 * 1024,
+  /**
+   * Responses a stream buffers while gRPC reports backpressure (etcd: chanBufLen). Past it, or past
+   * `streamBufferBytesMax`, its watchers become victims and later catch up in responses of many revisions.
+   */
+  streamBufferResponsesMax: 128,
   /** Bytes of responses a stream buffers while its client does not read; past it, its watchers become victims. */
   streamBufferBytesMax: 4 * 1024 * 1024,
   /** Written responses a stream's queue keeps before the array is compacted. */
