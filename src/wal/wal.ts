@@ -1,16 +1,22 @@
-import { closeSync, constants, fsyncSync, ftruncateSync, mkdirSync, openSync, readdirSync, readFileSync, unlinkSync, write, writeSync } from "node:fs";
+import { closeSync, constants, fstatSync, fsyncSync, ftruncateSync, mkdirSync, openSync, readdirSync, readFileSync, unlinkSync, write, writeSync } from "node:fs";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { decodeRecord, encodeRecord, recordHeaderBytes, type WalRecord } from "./record.js";
 
 const writeAsync = promisify(write);
-/** Segments are appended to with O_DSYNC: one durable write per batch, no separate fdatasync. */
-const appendDurably = constants.O_WRONLY | constants.O_APPEND | constants.O_CREAT | constants.O_DSYNC;
+/** Segments are written with O_DSYNC: one durable write per batch, no separate fdatasync. */
+const writeDurably = constants.O_WRONLY | constants.O_CREAT | constants.O_DSYNC;
 
 /** Limits of the WAL, kept in one place. */
 export const walLimits = {
   /** A segment is closed and a new one started past this size. */
   segmentBytesMax: 64 * 1024 * 1024,
+  /**
+   * An open segment is grown ahead of its records by this much, with zeros, so
+   * that appending does not change the file's size: a durable write that grows
+   * a file must also wait for the file system to log the new size.
+   */
+  preallocationBytes: 4 * 1024 * 1024,
 } as const;
 
 export class WalCorruptError extends Error {
@@ -35,13 +41,20 @@ interface Segment {
  * write before `append` resolves. Concurrent appends while
  * a sync is in flight form the next batch (group commit).
  *
+ * While open, the segment being written is preallocated ahead of its records
+ * with zeros; closing it cuts the file back to its records. After a crash, a
+ * header of zeros marks the end of the records.
+ *
  * On open, a torn record at the very end of the last segment (a write the crash
  * interrupted) is cut off; a bad record anywhere else is corruption, reported
  * with its file and offset.
  */
 export class Wal {
   private fd: number;
+  /** Bytes of records in the segment being written: where the next batch goes. */
   private segmentBytes: number;
+  /** Size of that segment's file, records and zeros ahead of them. */
+  private allocatedBytes = 0;
   private pending: Buffer[] = [];
   private pendingWaiters: Array<{ resolve: () => void; reject: (error: Error) => void }> = [];
   private flushing = false;
@@ -52,7 +65,7 @@ export class Wal {
     private segments: Segment[],
   ) {
     const last = segments[segments.length - 1]!;
-    this.fd = openSync(join(directory, last.name), appendDurably);
+    this.fd = openSync(join(directory, last.name), writeDurably);
     this.segmentBytes = 0;
   }
 
@@ -61,11 +74,13 @@ export class Wal {
     mkdirSync(directory, { recursive: true });
     const segments = listSegments(directory);
     const records: WalRecord[] = [];
+    let lastValidEnd = 0;
     segments.forEach((segment, position) => {
       const path = join(directory, segment.name);
       const bytes = readFileSync(path);
       const validEnd = readSegment(path, bytes, position === segments.length - 1, records);
-      if (validEnd < bytes.length) {
+      lastValidEnd = validEnd;
+      if (validEnd < bytes.length && !isZero(bytes, validEnd)) {
         const fd = openSync(path, "r+");
         ftruncateSync(fd, validEnd);
         fsyncSync(fd);
@@ -79,7 +94,8 @@ export class Wal {
       segments.push(first);
     }
     const wal = new Wal(directory, segments);
-    wal.segmentBytes = readFileSync(join(directory, segments[segments.length - 1]!.name)).length;
+    wal.segmentBytes = lastValidEnd;
+    wal.allocatedBytes = fstatSync(wal.fd).size;
     return { wal, records };
   }
 
@@ -101,12 +117,9 @@ export class Wal {
       this.pendingWaiters = [];
       try {
         if (this.segmentBytes > 0 && this.segmentBytes + batch.length > walLimits.segmentBytesMax) this.startSegment();
+        if (this.segmentBytes + batch.length > this.allocatedBytes) await this.preallocate(this.segmentBytes + batch.length);
         // The segment is open with O_DSYNC: a write returns once its data is on disk.
-        let written = 0;
-        while (written < batch.length) {
-          const { bytesWritten } = await writeAsync(this.fd, batch, written, batch.length - written);
-          written += bytesWritten;
-        }
+        await writeFully(this.fd, batch, this.segmentBytes);
         this.segmentBytes += batch.length;
         for (const waiter of waiters) waiter.resolve();
       } catch (error) {
@@ -119,15 +132,29 @@ export class Wal {
     this.flushing = false;
   }
 
-  private startSegment(): void {
+  /** Grows the segment's file with zeros to cover at least `bytes`. */
+  private async preallocate(bytes: number): Promise<void> {
+    const target = Math.max(bytes, this.allocatedBytes + walLimits.preallocationBytes);
+    await writeFully(this.fd, Buffer.alloc(target - this.allocatedBytes), this.allocatedBytes);
+    this.allocatedBytes = target;
+  }
+
+  /** Cuts the segment being written back to its records and closes it. */
+  private closeSegment(): void {
+    ftruncateSync(this.fd, this.segmentBytes);
     fsyncSync(this.fd);
     closeSync(this.fd);
+  }
+
+  private startSegment(): void {
+    this.closeSegment();
     const sequence = this.segments[this.segments.length - 1]!.sequence + 1;
     const segment = { sequence, name: segmentName(sequence) };
-    this.fd = openSync(join(this.directory, segment.name), appendDurably);
+    this.fd = openSync(join(this.directory, segment.name), writeDurably);
     syncDirectory(this.directory);
     this.segments.push(segment);
     this.segmentBytes = 0;
+    this.allocatedBytes = 0;
   }
 
   /** Number of closed segments (every segment but the one being written). */
@@ -146,9 +173,10 @@ export class Wal {
     this.startSegment();
     const first = Buffer.concat(firstRecords.map(encodeRecord));
     let written = 0;
-    while (written < first.length) written += writeSync(this.fd, first, written, first.length - written);
+    while (written < first.length) written += writeSync(this.fd, first, written, first.length - written, written);
     fsyncSync(this.fd);
-    this.segmentBytes += first.length;
+    this.segmentBytes = first.length;
+    this.allocatedBytes = first.length;
     const old = this.segments.slice(0, -1);
     for (const segment of old) unlinkSync(join(this.directory, segment.name));
     syncDirectory(this.directory);
@@ -162,13 +190,15 @@ export class Wal {
 
   async close(): Promise<void> {
     await this.idle();
-    closeSync(this.fd);
+    this.closeSegment();
   }
 }
 
 function readSegment(path: string, bytes: Buffer, isLastSegment: boolean, records: WalRecord[]): number {
   let offset = 0;
   while (offset < bytes.length) {
+    // Zeros from here to the end: preallocated space a crash left behind.
+    if (isZero(bytes, offset)) return offset;
     const result = decodeRecord(bytes, offset);
     if (result.kind === "record") {
       records.push({ type: result.record.type, payload: Buffer.from(result.record.payload) });
@@ -185,10 +215,28 @@ function readSegment(path: string, bytes: Buffer, isLastSegment: boolean, record
 }
 
 function validRecordAfter(bytes: Buffer, offset: number): boolean {
-  for (let candidate = offset + 1; candidate + recordHeaderBytes <= bytes.length; candidate++) {
+  // A record starts with a non-zero byte somewhere in its header, so none starts
+  // in the zeros after the last non-zero byte (preallocated space): skip them.
+  let lastNonZero = bytes.length - 1;
+  while (lastNonZero > offset && bytes[lastNonZero] === 0) lastNonZero--;
+  for (let candidate = offset + 1; candidate <= lastNonZero && candidate + recordHeaderBytes <= bytes.length; candidate++) {
     if (decodeRecord(bytes, candidate).kind === "record") return true;
   }
   return false;
+}
+
+/** True when every byte from `offset` on is zero. */
+function isZero(bytes: Buffer, offset: number): boolean {
+  for (let index = offset; index < bytes.length; index++) if (bytes[index] !== 0) return false;
+  return true;
+}
+
+async function writeFully(fd: number, bytes: Buffer, position: number): Promise<void> {
+  let written = 0;
+  while (written < bytes.length) {
+    const { bytesWritten } = await writeAsync(fd, bytes, written, bytes.length - written, position + written);
+    written += bytesWritten;
+  }
 }
 
 function listSegments(directory: string): Segment[] {
