@@ -1,5 +1,5 @@
 import { fromBinary, toBinary, type DescMessage, type DescService, type MessageShape } from "@bufbuild/protobuf";
-import * as grpc from "@grpc/grpc-js";
+import type * as grpc from "@grpc/grpc-js";
 import { EtcdError, GrpcCode } from "../server/errors.js";
 
 /**
@@ -22,11 +22,10 @@ export function serviceDefinition(service: DescService): grpc.ServiceDefinition 
   return definition;
 }
 
-/** A gRPC status error as etcd sends it: its code and its message. */
-export function toServiceError(error: unknown): grpc.ServiceError {
-  if (error instanceof EtcdError) return Object.assign(new Error(error.message), { code: error.grpcCode, details: error.message, metadata: new grpc.Metadata() });
-  const message = error instanceof Error ? error.message : String(error);
-  return Object.assign(new Error(message), { code: GrpcCode.Unknown, details: message, metadata: new grpc.Metadata() });
+/** A gRPC status as etcd sends it: its code and its message. */
+export function toServiceError(error: unknown): Partial<grpc.StatusObject> {
+  if (error instanceof EtcdError) return { code: error.grpcCode, details: error.message };
+  return { code: GrpcCode.Unknown, details: error instanceof Error ? error.message : String(error) };
 }
 
 /** A unary handler from an async function; errors become etcd's gRPC statuses. */
