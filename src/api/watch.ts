@@ -116,7 +116,7 @@ class WatchSession implements WatchSink {
     this.progressTimer.unref();
   }
 
-  offer(response: WatcherResponse, _bytes: number, required: boolean): boolean {
+  offer(response: WatcherResponse, required: boolean): boolean {
     if (this.ended) return true;
     if (!required && this.full()) return false;
     if (response.events.length > 0 && this.progressDue.has(response.watchId)) this.progressDue.set(response.watchId, false);

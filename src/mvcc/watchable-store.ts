@@ -6,7 +6,7 @@ import { readHistory, RecentHistory, type HistorySlice } from "./watch/history.j
 import { watchLimits } from "./watch/limits.js";
 import { WatchStream, type WatcherRegistry, type WatchSink } from "./watch/watch-stream.js";
 import { WatcherGroup } from "./watch/watcher-group.js";
-import { eventBytes, isCreateEvent, type Watcher, type WatcherGroupName, type WatchEvent } from "./watch/watcher.js";
+import { isCreateEvent, type Watcher, type WatcherGroupName, type WatchEvent } from "./watch/watcher.js";
 
 export { WatchError, WatchStream, type WatchSink } from "./watch/watch-stream.js";
 export type { WatchEvent, WatcherResponse, WatchRequest } from "./watch/watcher.js";
@@ -87,7 +87,7 @@ export class WatchableStore implements WatcherRegistry {
 
   progress(watcher: Watcher): boolean {
     if (watcher.group !== "synced") return false;
-    watcher.stream.deliver({ watchId: watcher.id, events: [], revision: this.store.currentRevision, compactRevision: 0 }, 0, true);
+    watcher.stream.deliver({ watchId: watcher.id, events: [], revision: this.store.currentRevision, compactRevision: 0 }, true);
     return true;
   }
 
@@ -125,9 +125,7 @@ export class WatchableStore implements WatcherRegistry {
     let kept = watcher.keep(events);
     if (kept.length === 0) return true;
     if (watcher.request.prevKv) kept = kept.map((event) => previous.attach(event));
-    let bytes = 0;
-    for (const event of kept) bytes += eventBytes(event, watchLimits.eventOverheadBytes);
-    return watcher.stream.deliver({ watchId: watcher.id, events: kept, revision, compactRevision: 0 }, bytes);
+    return watcher.stream.deliver({ watchId: watcher.id, events: kept, revision, compactRevision: 0 });
   }
 
   private setGroup(watcher: Watcher, group: WatcherGroupName | undefined): void {
@@ -213,7 +211,7 @@ export class WatchableStore implements WatcherRegistry {
     const compactRevision = this.store.compactRevision;
     return watchers.filter((watcher) => {
       if (watcher.nextRevision >= compactRevision) return true;
-      watcher.stream.deliver({ watchId: watcher.id, events: [], revision: 0, compactRevision }, 0, true);
+      watcher.stream.deliver({ watchId: watcher.id, events: [], revision: 0, compactRevision }, true);
       watcher.stream.remove(watcher);
       return false;
     });

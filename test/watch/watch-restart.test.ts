@@ -92,7 +92,12 @@ describe("watch across a member restart", () => {
 
       const full = watchAfter.open();
       full.watch({ key: Buffer.from(prefix), rangeEnd: prefixEnd(prefix), startRevision: 2n });
+      full.requestProgress();
       await full.waitFor((responses) => eventsOf(responses).some((event) => eventRevision(event) === end), "the whole history");
+      await full.waitFor((responses) => responses.some((response) => response.watchId === -1n), "the stream-wide progress response");
+      const progressAt = full.responses.findIndex((response) => response.watchId === -1n);
+      const progressRevision = Number(full.responses[progressAt]!.header!.revision);
+      assert.deepEqual(eventsOf(full.responses.slice(progressAt)).filter((event) => eventRevision(event) <= progressRevision), [], "a progress response comes only once the stream's watchers have every event up to it");
       const fullResponses = responsesOf(full.responses, 0n);
       assert.deepEqual(checkStream(fullResponses), [], "full catch-up stream properties");
       assert.deepEqual(eventsOf(fullResponses).map(eventRevision), revisions, "the whole history from the backend equals what was watched live");

@@ -16,7 +16,7 @@ class RecordingSink implements WatchSink {
   refusing = false;
   syncedCalls = 0;
 
-  offer(response: WatcherResponse, _bytes: number, required: boolean): boolean {
+  offer(response: WatcherResponse, required: boolean): boolean {
     if (this.refusing && !required) return false;
     this.responses.push(response);
     return true;

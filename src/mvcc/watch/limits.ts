@@ -21,6 +21,4 @@ export const watchLimits = {
   streamBufferBytesMax: 4 * 1024 * 1024,
   /** Written responses a stream's queue keeps before the array is compacted. */
   queueCompactionEntries: 1024,
-  /** Bytes counted for one event besides its key and values. */
-  eventOverheadBytes: 64,
 } as const;

@@ -18,7 +18,7 @@ export interface WatchSink {
    * stream's buffer is full, unless `required` (control responses), which is
    * always taken.
    */
-  offer(response: WatcherResponse, bytes: number, required: boolean): boolean;
+  offer(response: WatcherResponse, required: boolean): boolean;
   /** True while the stream's buffer is full. */
   full(): boolean;
   /** Called when every watcher of the stream has become synced. */
@@ -108,7 +108,7 @@ export class WatchStream {
     for (const watcher of [...this.watchers.values()]) this.remove(watcher);
   }
 
-  deliver(response: WatcherResponse, bytes: number, required = false): boolean {
-    return this.sink.offer(response, bytes, required);
+  deliver(response: WatcherResponse, required = false): boolean {
+    return this.sink.offer(response, required);
   }
 }

@@ -75,8 +75,3 @@ export class Watcher {
 export function isCreateEvent(event: WatchEvent): boolean {
   return event.type === "put" && event.kv.createRevision === event.kv.modRevision;
 }
-
-export function eventBytes(event: WatchEvent, overheadBytes: number): number {
-  const previous = event.prevKv === undefined ? 0 : event.prevKv.key.length + event.prevKv.value.length;
-  return overheadBytes + event.kv.key.length + event.kv.value.length + previous;
-}
