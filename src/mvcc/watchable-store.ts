@@ -187,8 +187,7 @@ export class WatchableStore implements WatcherRegistry {
     if (chosen.length === 0) return true;
     const slice = this.readSlice(lowestNextRevision(chosen), target);
     if (slice === undefined) return false;
-    this.distribute(chosen, slice);
-    return true;
+    return this.distribute(chosen, slice);
   }
 
   private chooseUnsynced(): Watcher[] {
@@ -230,8 +229,8 @@ export class WatchableStore implements WatcherRegistry {
     return slice;
   }
 
-  /** Gives each chosen watcher its events of `slice` in one response, then moves it on. */
-  private distribute(chosen: Watcher[], slice: HistorySlice): void {
+  /** Gives each chosen watcher its events of `slice` in one response, then moves it on; false if none moved. */
+  private distribute(chosen: Watcher[], slice: HistorySlice): boolean {
     const group = new WatcherGroup();
     for (const watcher of chosen) group.add(watcher);
     const batches = new Map<Watcher, CatchUpBatch>();
@@ -247,15 +246,20 @@ export class WatchableStore implements WatcherRegistry {
     }
     const current = this.store.currentRevision;
     const previous = new PreviousKeyValues(this.store);
+    let moved = false;
     for (const watcher of chosen) {
       const batch = batches.get(watcher);
       if (!this.send(watcher, batch?.events ?? [], current, previous)) {
         this.setGroup(watcher, "victim");
+        moved = true;
         continue;
       }
-      watcher.nextRevision = batch?.stoppedAt ?? Math.max(watcher.nextRevision, slice.through + 1);
+      const next = batch?.stoppedAt ?? Math.max(watcher.nextRevision, slice.through + 1);
+      moved ||= next !== watcher.nextRevision;
+      watcher.nextRevision = next;
       if (watcher.nextRevision > current) this.setGroup(watcher, "synced");
     }
+    return moved;
   }
 }
 
