@@ -1,5 +1,6 @@
-import { Duplex } from "node:stream";
 import * as http2 from "node:http2";
+import * as net from "node:net";
+import { Duplex } from "node:stream";
 import type * as grpc from "@grpc/grpc-js";
 import { GrpcCode } from "../server/errors.js";
 import { encodeGrpcMessage, FrameReader, frameMessage } from "./grpc-frames.js";
@@ -28,10 +29,19 @@ const responseHeaders = { ":status": 200, "content-type": "application/grpc" };
 
 export class GrpcServer {
   private readonly methods = new Map<string, Method>();
-  private readonly servers: http2.Http2Server[] = [];
+  private readonly http2Server: http2.Http2Server;
+  private readonly listeners: net.Server[] = [];
   private readonly sessions = new Set<http2.ServerHttp2Session>();
 
-  constructor(private readonly options: GrpcServerOptions) {}
+  constructor(private readonly options: GrpcServerOptions) {
+    this.http2Server = http2.createServer({ settings: { maxConcurrentStreams: options.maxConcurrentStreams } });
+    this.http2Server.on("session", (session) => {
+      this.sessions.add(session);
+      session.on("close", () => this.sessions.delete(session));
+      session.on("error", () => session.destroy());
+    });
+    this.http2Server.on("stream", (stream, headers) => this.onStream(stream, headers));
+  }
 
   addService(definition: grpc.ServiceDefinition, implementation: grpc.UntypedServiceImplementation): void {
     for (const [name, method] of Object.entries(definition)) {
@@ -40,33 +50,26 @@ export class GrpcServer {
     }
   }
 
-  /** Listens on host:port (0 for any free port); resolves with the port. */
+  /** Serves HTTP/2 on a connection accepted elsewhere (its first bytes may already be buffered in it). */
+  acceptConnection(socket: net.Socket): void {
+    this.http2Server.emit("connection", socket);
+  }
+
+  /** Listens on host:port (0 for any free port) for gRPC alone; resolves with the port. */
   listen(host: string, port: number): Promise<number> {
-    const server = http2.createServer({ settings: { maxConcurrentStreams: this.options.maxConcurrentStreams } });
-    server.on("session", (session) => {
-      this.sessions.add(session);
-      session.on("close", () => this.sessions.delete(session));
-      session.on("error", () => session.destroy());
-    });
-    server.on("stream", (stream, headers) => this.onStream(stream, headers));
-    this.servers.push(server);
-    return new Promise((resolve, reject) => {
-      server.once("error", reject);
-      server.listen(port, host, () => {
-        server.off("error", reject);
-        const address = server.address();
-        resolve(typeof address === "object" && address !== null ? address.port : port);
-      });
-    });
+    const listener = net.createServer((socket) => this.acceptConnection(socket));
+    this.listeners.push(listener);
+    return listenOn(listener, host, port);
   }
 
   async close(): Promise<void> {
+    const closing = this.listeners.map((listener) => new Promise<void>((resolve) => listener.close(() => resolve())));
     for (const session of this.sessions) session.close();
-    const closing = this.servers.map((server) => new Promise<void>((resolve) => server.close(() => resolve())));
     const timer = setTimeout(() => {
       for (const session of this.sessions) session.destroy();
     }, 1000);
     await Promise.all(closing);
+    while (this.sessions.size > 0) await new Promise((resolve) => setTimeout(resolve, 10));
     clearTimeout(timer);
   }
 
@@ -185,6 +188,18 @@ export class ServerCall extends Duplex {
     this.stream.once("wantTrailers", () => this.stream.sendTrailers(status));
     this.stream.end();
   }
+}
+
+/** Starts `listener` on host:port; resolves with the port it got. */
+export function listenOn(listener: net.Server, host: string, port: number): Promise<number> {
+  return new Promise((resolve, reject) => {
+    listener.once("error", reject);
+    listener.listen(port, host, () => {
+      listener.off("error", reject);
+      const address = listener.address();
+      resolve(typeof address === "object" && address !== null ? address.port : port);
+    });
+  });
 }
 
 /** A call refused before it starts: a trailers-only response. */

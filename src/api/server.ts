@@ -1,8 +1,13 @@
+import * as http from "node:http";
+import * as net from "node:net";
+import type { DescService } from "@bufbuild/protobuf";
+import type * as grpc from "@grpc/grpc-js";
 import { Cluster, KV, Lease, Maintenance } from "../gen/etcdserverpb/rpc_pb.js";
 import type { EtcdServer } from "../server/member.js";
 import { clusterService } from "./cluster.js";
 import { serviceDefinition } from "./grpc.js";
-import { GrpcServer } from "./grpc-server.js";
+import { GrpcServer, listenOn } from "./grpc-server.js";
+import { HttpGateway } from "./http-gateway.js";
 import { kvService } from "./kv.js";
 import { leaseService } from "./lease.js";
 import { maintenanceService } from "./maintenance.js";
@@ -11,9 +16,19 @@ import { WatchHub, watchServiceDefinition } from "./watch.js";
 /** gRPC messages may exceed --max-request-bytes by this much, as in etcd, so that the server can answer "request is too large". */
 const grpcOverheadBytes = 512 * 1024;
 
-/** The client-facing gRPC server of a member, on every --listen-client-urls address. */
+/** The HTTP/2 connection preface starts with these bytes; an HTTP/1.1 request never does. */
+const http2Preface = Buffer.from("PRI");
+
+/**
+ * The client port of a member, on every --listen-client-urls address: gRPC
+ * over HTTP/2, and on the same port, as etcd does, HTTP/1.1 for `/health`,
+ * `/version` and the `/v3` JSON gateway. Each connection goes to one or the
+ * other by its first bytes.
+ */
 export class ClientServer {
   private readonly grpcServer: GrpcServer;
+  private readonly httpServer: http.Server;
+  private readonly listeners: net.Server[] = [];
   private readonly watchHub: WatchHub;
 
   constructor(private readonly member: EtcdServer) {
@@ -22,12 +37,17 @@ export class ClientServer {
       maxReceiveMessageBytes: config.maxRequestBytes + grpcOverheadBytes,
       maxConcurrentStreams: 2 ** 32 - 1,
     });
-    this.grpcServer.addService(serviceDefinition(KV), kvService(member));
-    this.grpcServer.addService(serviceDefinition(Maintenance), maintenanceService(member));
-    this.grpcServer.addService(serviceDefinition(Lease), leaseService(member));
-    this.grpcServer.addService(serviceDefinition(Cluster), clusterService(member));
+    const implementations = new Map<DescService, grpc.UntypedServiceImplementation>([
+      [KV, kvService(member)],
+      [Maintenance, maintenanceService(member)],
+      [Lease, leaseService(member)],
+      [Cluster, clusterService(member)],
+    ]);
+    for (const [service, implementation] of implementations) this.grpcServer.addService(serviceDefinition(service), implementation);
     this.watchHub = new WatchHub(member);
     this.grpcServer.addService(watchServiceDefinition(), this.watchHub.service());
+    const gateway = new HttpGateway(member, implementations);
+    this.httpServer = http.createServer((request, response) => gateway.handle(request, response));
   }
 
   /** Binds every listen URL; returns the bound addresses (host:port, with real ports for port 0). */
@@ -36,14 +56,40 @@ export class ClientServer {
     for (const url of this.member.config.listenClientUrls) {
       // As etcd (Go) does, "localhost" means the IPv4 loopback address.
       const host = url.hostname === "localhost" ? "127.0.0.1" : url.hostname.replace(/^\[(.*)\]$/, "$1");
-      const port = await this.grpcServer.listen(host, Number(url.port || "2379"));
+      const listener = net.createServer((socket) => this.route(socket));
+      this.listeners.push(listener);
+      const port = await listenOn(listener, host, Number(url.port || "2379"));
       bound.push(`${url.hostname}:${port}`);
     }
     return bound;
   }
 
-  close(): Promise<void> {
+  /** Reads a connection's first bytes, puts them back, and hands it to HTTP/2 or HTTP/1.1. */
+  private route(socket: net.Socket): void {
+    socket.on("error", () => socket.destroy());
+    let head = Buffer.alloc(0);
+    const onData = (chunk: Buffer): void => {
+      head = Buffer.concat([head, chunk]);
+      if (head.length < http2Preface.length && http2Preface.subarray(0, head.length).equals(head)) return;
+      socket.off("data", onData);
+      socket.pause();
+      socket.unshift(head);
+      if (head.subarray(0, http2Preface.length).equals(http2Preface)) {
+        // The HTTP/2 session reads the buffered bytes itself; resuming here would steal them.
+        this.grpcServer.acceptConnection(socket);
+      } else {
+        this.httpServer.emit("connection", socket);
+        socket.resume();
+      }
+    };
+    socket.on("data", onData);
+  }
+
+  async close(): Promise<void> {
     this.watchHub.close();
-    return this.grpcServer.close();
+    const closing = this.listeners.map((listener) => new Promise<void>((resolve) => listener.close(() => resolve())));
+    this.httpServer.closeAllConnections();
+    await this.grpcServer.close();
+    await Promise.all(closing);
   }
 }

@@ -1,0 +1,148 @@
+import type * as http from "node:http";
+import { fromJson, toJson, type DescMethod, type DescService, type JsonValue } from "@bufbuild/protobuf";
+import type * as grpc from "@grpc/grpc-js";
+import { Cluster, KV, Lease, Maintenance } from "../gen/etcdserverpb/rpc_pb.js";
+import { AlarmType } from "../server/alarms.js";
+import { GrpcCode } from "../server/errors.js";
+import { clusterVersion, etcdVersion, type EtcdServer } from "../server/member.js";
+
+/**
+ * The HTTP/1.1 side of the client port, as etcd serves it: `/health`,
+ * `/version`, and the `/v3` JSON gateway, where a POST of a request's proto3
+ * JSON to the method's path answers with the response's JSON (proto field
+ * names, 64-bit integers as strings, bytes in base64). `/v3beta` is the same.
+ */
+const gatewayPaths: ReadonlyArray<[string, DescService, string]> = [
+  ["kv/range", KV, "range"],
+  ["kv/put", KV, "put"],
+  ["kv/deleterange", KV, "deleteRange"],
+  ["kv/txn", KV, "txn"],
+  ["kv/compaction", KV, "compact"],
+  ["lease/grant", Lease, "leaseGrant"],
+  ["lease/revoke", Lease, "leaseRevoke"],
+  ["kv/lease/revoke", Lease, "leaseRevoke"],
+  ["lease/timetolive", Lease, "leaseTimeToLive"],
+  ["kv/lease/timetolive", Lease, "leaseTimeToLive"],
+  ["lease/leases", Lease, "leaseLeases"],
+  ["kv/lease/leases", Lease, "leaseLeases"],
+  ["cluster/member/list", Cluster, "memberList"],
+  ["maintenance/alarm", Maintenance, "alarm"],
+  ["maintenance/status", Maintenance, "status"],
+];
+
+/** grpc-gateway's HTTP status for each gRPC code. */
+const httpStatusOf: Record<number, number> = {
+  [GrpcCode.Canceled]: 408,
+  [GrpcCode.Unknown]: 500,
+  [GrpcCode.InvalidArgument]: 400,
+  [GrpcCode.DeadlineExceeded]: 504,
+  [GrpcCode.NotFound]: 404,
+  [GrpcCode.AlreadyExists]: 409,
+  [GrpcCode.PermissionDenied]: 403,
+  [GrpcCode.ResourceExhausted]: 429,
+  [GrpcCode.FailedPrecondition]: 412,
+  [GrpcCode.Aborted]: 409,
+  [GrpcCode.OutOfRange]: 400,
+  [GrpcCode.Unimplemented]: 501,
+  [GrpcCode.Internal]: 500,
+  [GrpcCode.Unavailable]: 503,
+  [GrpcCode.DataLoss]: 500,
+  [GrpcCode.Unauthenticated]: 401,
+};
+
+const corsHeaders = {
+  "Access-Control-Allow-Origin": "*",
+  "Access-Control-Allow-Methods": "POST, GET, OPTIONS, PUT, DELETE",
+  "Access-Control-Allow-Headers": "accept, content-type, authorization",
+};
+
+/** Limits of the gateway, kept in one place. */
+const gatewayLimits = {
+  /** Request bodies beyond --max-request-bytes by this much are refused unread. */
+  overheadBytes: 512 * 1024,
+} as const;
+
+interface Route {
+  method: DescMethod;
+  handler: grpc.handleUnaryCall<unknown, unknown>;
+}
+
+export class HttpGateway {
+  private readonly routes = new Map<string, Route>();
+
+  constructor(
+    private readonly member: EtcdServer,
+    implementations: ReadonlyMap<DescService, grpc.UntypedServiceImplementation>,
+  ) {
+    for (const [path, service, localName] of gatewayPaths) {
+      const method = service.methods.find((candidate) => candidate.localName === localName);
+      const handler = implementations.get(service)?.[localName] as grpc.handleUnaryCall<unknown, unknown> | undefined;
+      if (method === undefined || handler === undefined) throw new Error(`gateway path ${path} has no ${service.name}.${localName}`);
+      this.routes.set(`/v3/${path}`, { method, handler });
+      this.routes.set(`/v3beta/${path}`, { method, handler });
+    }
+  }
+
+  handle(request: http.IncomingMessage, response: http.ServerResponse): void {
+    const path = (request.url ?? "/").split("?")[0]!;
+    if (path === "/health") return this.health(response);
+    if (path === "/version") return send(response, 200, "text/plain; charset=utf-8", JSON.stringify({ etcdserver: etcdVersion, etcdcluster: clusterVersion }));
+    const route = this.routes.get(path);
+    if (route === undefined) return send(response, 404, "text/plain; charset=utf-8", "Not Found\n");
+    if (request.method === "OPTIONS") return send(response, 200, "text/plain; charset=utf-8", "");
+    if (request.method !== "POST") return send(response, 405, "text/plain; charset=utf-8", "Method Not Allowed\n");
+    this.readBody(request, (body) => {
+      if (body === undefined) return sendError(response, GrpcCode.ResourceExhausted, "etcdserver: request is too large");
+      this.call(route, body, response);
+    });
+  }
+
+  /** etcd 3.4: healthy when a linearizable read succeeds and no alarm is raised. */
+  private health(response: http.ServerResponse): void {
+    const alarms = this.member.alarms.list();
+    const reply = (healthy: boolean) => send(response, healthy ? 200 : 503, "text/plain; charset=utf-8", JSON.stringify({ health: String(healthy) }));
+    if (alarms.some((alarm) => alarm.type !== AlarmType.NONE)) return reply(false);
+    this.member.linearizableRead().then(
+      () => reply(true),
+      () => reply(false),
+    );
+  }
+
+  private readBody(request: http.IncomingMessage, done: (body: Buffer | undefined) => void): void {
+    const limit = this.member.config.maxRequestBytes + gatewayLimits.overheadBytes;
+    const chunks: Buffer[] = [];
+    let length = 0;
+    let refused = false;
+    request.on("data", (chunk: Buffer) => {
+      length += chunk.length;
+      if (length > limit) refused = true;
+      else chunks.push(chunk);
+    });
+    request.on("end", () => done(refused ? undefined : Buffer.concat(chunks)));
+  }
+
+  private call(route: Route, body: Buffer, response: http.ServerResponse): void {
+    let message: unknown;
+    try {
+      const json = body.length === 0 ? {} : (JSON.parse(body.toString("utf8")) as JsonValue);
+      message = fromJson(route.method.input, json, { ignoreUnknownFields: true });
+    } catch (error) {
+      return sendError(response, GrpcCode.InvalidArgument, (error as Error).message);
+    }
+    const call = { request: message, metadata: {} } as unknown as grpc.ServerUnaryCall<unknown, unknown>;
+    route.handler(call, (error, result) => {
+      if (error !== null && error !== undefined) return sendError(response, error.code ?? GrpcCode.Unknown, error.details ?? String(error));
+      const json = toJson(route.method.output, result as never, { useProtoFieldName: true });
+      send(response, 200, "application/json", JSON.stringify(json));
+    });
+  }
+}
+
+function send(response: http.ServerResponse, status: number, contentType: string, body: string): void {
+  response.writeHead(status, { ...corsHeaders, "Content-Type": contentType, "Content-Length": Buffer.byteLength(body) });
+  response.end(body);
+}
+
+function sendError(response: http.ServerResponse, code: number, message: string): void {
+  send(response, httpStatusOf[code] ?? 500, "application/json", JSON.stringify({ error: message, message, code }));
+}
