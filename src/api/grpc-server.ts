@@ -137,11 +137,15 @@ export class ServerCall extends Duplex {
       } catch (error) {
         return this.fail(GrpcCode.Internal, `grpc: error unmarshalling request: ${(error as Error).message}`);
       }
-      this.push(request);
+      // Back-pressure: when the handler is behind, stop reading the HTTP/2
+      // stream; its flow-control window then holds the client back.
+      if (!this.push(request)) this.stream.pause();
     }
   }
 
-  override _read(): void {}
+  override _read(): void {
+    this.stream.resume();
+  }
 
   override _write(response: unknown, _: BufferEncoding, done: (error?: Error | null) => void): void {
     if (this.finished) return done();
