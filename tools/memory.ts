@@ -1,8 +1,7 @@
-import { readFileSync } from "node:fs";
 import { create, toBinary } from "@bufbuild/protobuf";
 import * as grpc from "@grpc/grpc-js";
 import { TxnRequestSchema } from "../src/gen/etcdserverpb/rpc_pb.js";
-import { etcdInstalled, startBenchServer } from "./bench/servers.js";
+import { etcdInstalled, residentMemory, startBenchServer } from "./bench/servers.js";
 
 /**
  * Loads N keys (64-byte keys, 256-byte values, one version each) into tetcd and,
@@ -20,12 +19,6 @@ function option(name: string, fallback: string): string {
   return index >= 0 ? process.argv[index + 1]! : fallback;
 }
 
-/** Resident memory of a process, in all and split into anonymous (heap) and file-backed (mapped files). */
-function residentBytes(pid: number): { total: number; anonymous: number; file: number } {
-  const status = readFileSync(`/proc/${pid}/status`, "utf8");
-  const field = (name: string): number => Number(new RegExp(`${name}:\\s+(\\d+) kB`).exec(status)?.[1] ?? NaN) * 1024;
-  return { total: field("VmRSS"), anonymous: field("RssAnon"), file: field("RssFile") };
-}
 
 function key(index: number): Buffer {
   return Buffer.from(index.toString(16).padStart(keyBytes, "0"));
@@ -57,7 +50,7 @@ async function measure(target: "tetcd" | "etcd", keys: number): Promise<void> {
     await load(server.endpoint, keys);
     const seconds = (performance.now() - started) / 1000;
     await new Promise((resolve) => setTimeout(resolve, 2000));
-    const rss = residentBytes(server.pid);
+    const rss = residentMemory(server.pid);
     const mib = (bytes: number): string => `${(bytes / 1024 / 1024).toFixed(0)} MiB`;
     console.log(`${target}: ${keys} keys loaded in ${seconds.toFixed(1)} s; RSS ${mib(rss.total)} (${(rss.total / keys).toFixed(0)} bytes/key; anonymous ${mib(rss.anonymous)}, file-backed ${mib(rss.file)})`);
   } finally {

@@ -4,6 +4,7 @@ import { test } from "node:test";
 import { CompactionRequestSchema, CompactionResponseSchema, PutRequestSchema, PutResponseSchema, RangeRequestSchema, RangeResponseSchema } from "../../src/gen/etcdserverpb/rpc_pb.js";
 import { EtcdClient } from "../support/client.js";
 import { startTetcd, temporaryDirectory, type ServerProcess } from "../support/processes.js";
+import { prng } from "../support/random.js";
 
 /** Limits of the crash test, in one place. */
 const crashTest = {
@@ -23,18 +24,6 @@ const crashTest = {
   testTimeoutMs: 110_000,
   callTimeoutMs: 10_000,
 } as const;
-
-/** A small seeded PRNG (mulberry32): the printed seed replays the same kill schedule. */
-function prng(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 interface Acknowledged {
   key: string;

@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 import { KeyIndex, revisionKey, type KeyAtRevision } from "../../src/mvcc/key-index.js";
 import type { Revision } from "../../src/mvcc/revision.js";
-import { below, prng } from "./prng.js";
+import { below, prng } from "../support/random.js";
 
 const rev = (main: number, sub = 0): Revision => ({ main, sub });
 

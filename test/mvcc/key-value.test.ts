@@ -3,7 +3,7 @@ import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
 import { test } from "node:test";
 import { KeyValueSchema } from "../../src/gen/mvccpb/kv_pb.js";
 import { decodeKeyValue, encodeKeyValue, keyValueEncodedLength, type KeyValue } from "../../src/mvcc/key-value.js";
-import { below, prng } from "./prng.js";
+import { below, prng } from "../support/random.js";
 
 function protobufBytes(kv: KeyValue): Uint8Array {
   return toBinary(

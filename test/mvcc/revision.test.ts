@@ -10,7 +10,7 @@ import {
   revisionToBytes,
   type Revision,
 } from "../../src/mvcc/revision.js";
-import { below, prng } from "./prng.js";
+import { below, prng } from "../support/random.js";
 
 test("a revision is 8 bytes of main big-endian, '_', 8 bytes of sub; a tombstone adds 't'", () => {
   const bytes = revisionToBytes({ main: 0x0102030405, sub: 7 });

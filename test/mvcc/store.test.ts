@@ -10,7 +10,7 @@ import { decodeKeyValue, encodeKeyValue, type KeyValue } from "../../src/mvcc/ke
 import { bytesToRevision, isTombstoneKey, revisionToBytes } from "../../src/mvcc/revision.js";
 import { KvStore, type Change, type RangeOptions, type WriteTransaction } from "../../src/mvcc/store.js";
 import { crc32c } from "../../src/pkg/crc32c.js";
-import { below, prng } from "./prng.js";
+import { below, prng } from "../support/random.js";
 
 /** A store over an LMDB file in a temporary directory, which can be closed and reopened. */
 class Harness {

@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import { crc32c } from "../../src/pkg/crc32c.js";
+import { prng } from "../support/random.js";
 
 /** The textbook bit-at-a-time CRC-32C, against which the sliced table version is checked. */
 function referenceCrc32c(bytes: Uint8Array, crc = 0): number {
@@ -10,18 +11,6 @@ function referenceCrc32c(bytes: Uint8Array, crc = 0): number {
     for (let bit = 0; bit < 8; bit++) value = value & 1 ? (value >>> 1) ^ 0x82f63b78 : value >>> 1;
   }
   return ~value >>> 0;
-}
-
-/** A small seeded PRNG (mulberry32) so that a failure replays exactly. */
-function prng(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 test("crc32c matches the published check values", () => {

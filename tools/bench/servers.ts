@@ -1,5 +1,5 @@
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import * as net from "node:net";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
@@ -69,6 +69,13 @@ export async function startBenchServer(name: "tetcd" | "etcd", extraArgs: readon
       rmSync(dataDir, { recursive: true, force: true });
     },
   };
+}
+
+/** Resident memory of a process, in all and split into anonymous (heap) and file-backed (mapped files), from /proc. */
+export function residentMemory(pid: number): { total: number; anonymous: number; file: number } {
+  const status = readFileSync(`/proc/${pid}/status`, "utf8");
+  const field = (name: string): number => Number(new RegExp(`${name}:\\s+(\\d+) kB`).exec(status)?.[1] ?? NaN) * 1024;
+  return { total: field("VmRSS"), anonymous: field("RssAnon"), file: field("RssFile") };
 }
 
 /** p-th quantile (0..1) of sorted values. */

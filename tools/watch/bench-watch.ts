@@ -6,7 +6,7 @@ import { fileURLToPath } from "node:url";
 import { serviceDefinition } from "../../src/api/grpc.js";
 import { KV, PutRequestSchema } from "../../src/gen/etcdserverpb/rpc_pb.js";
 import type { PutLoadResult, PutLoadTask } from "./put-load.js";
-import { etcdInstalled, residentBytes, startServer, type BenchServer } from "./servers.js";
+import { etcdInstalled, residentMemory, startBenchServer as startServer, type BenchServer } from "../bench/servers.js";
 import { WatcherFleet } from "./watchers.js";
 
 /**
@@ -132,14 +132,14 @@ async function measureMemory(server: BenchServer, options: Options): Promise<{ b
   const settle = () => new Promise((resolve) => setTimeout(resolve, settleMs));
   try {
     await settle();
-    const idle = residentBytes(server.pid);
+    const idle = residentMemory(server.pid).total;
     await fleet.open(options.memoryStreams, options.memoryStreams, (index) => ({ key: Buffer.from(`memory/${index}`) }));
     await settle();
-    const withStreams = residentBytes(server.pid);
+    const withStreams = residentMemory(server.pid).total;
     const more = options.memoryWatchers - options.memoryStreams;
     await fleet.add(more, (index) => ({ key: Buffer.from(`memory/${options.memoryStreams + index}`) }));
     await settle();
-    const withWatchers = residentBytes(server.pid);
+    const withWatchers = residentMemory(server.pid).total;
     return { bytesPerStream: (withStreams - idle) / options.memoryStreams, bytesPerWatcher: (withWatchers - withStreams) / more };
   } finally {
     fleet.close();
