@@ -1,0 +1,204 @@
+import type http2 from "node:http2";
+import type { AddressInfo } from "node:net";
+import type { Message } from "../raft/index.js";
+import { systemTimers, type Timers } from "./backoff.js";
+import { createPeerServer, parsePeerUrl } from "./connection.js";
+import { resolveLimits, type TransportLimits } from "./limits.js";
+import { silentTransportLogger, type TransportLogger } from "./logger.js";
+import { Peer, type PeerContext, type PeerStatus } from "./peer.js";
+import { formatId } from "./protocol.js";
+import { handlePeerRequest, type ReceiverContext } from "./receiver.js";
+
+export type SnapshotStatus = "finish" | "failure";
+
+export interface PeerTransportOptions {
+  memberId: bigint;
+  clusterId: bigint;
+  /** URLs to listen on for peers (`http://host:port`; port 0 picks a free one). */
+  listenUrls?: string[];
+  /** Shorthand for one listen URL `http://host:port`, when listenUrls is not given. */
+  host?: string;
+  port?: number;
+  logger?: TransportLogger;
+  limits?: Partial<TransportLimits>;
+  /** Timers for reconnection backoff and timeouts; the system's by default. */
+  timers?: Timers;
+}
+
+/**
+ * The peer transport of one member: listens for the other members' streams,
+ * and keeps one outgoing message stream to each known peer.
+ *
+ * `send` never blocks and never calls a hook synchronously; the hooks
+ * (`onMessage`, `onUnreachable`, `onSnapshotStatus`) run later on the event
+ * loop, so the caller may forward them straight to RawNode.step,
+ * RawNode.reportUnreachable and RawNode.reportSnapshot.
+ */
+export class PeerTransport {
+  readonly memberId: bigint;
+  readonly clusterId: bigint;
+  readonly limits: TransportLimits;
+  private readonly logger: TransportLogger;
+  private readonly timers: Timers;
+  private readonly listenUrls: URL[];
+  private readonly servers: http2.Http2Server[] = [];
+  private readonly sessions = new Set<http2.ServerHttp2Session>();
+  private readonly incomingStreams = new Map<bigint, Set<http2.ServerHttp2Stream>>();
+  private readonly peers = new Map<bigint, Peer>();
+  private readonly removed = new Set<bigint>();
+  private messageHandler: (message: Message) => void = () => {};
+  private unreachableHandler: (peerId: bigint) => void = () => {};
+  private snapshotStatusHandler: (peerId: bigint, status: SnapshotStatus) => void = () => {};
+  private started = false;
+  private stopped = false;
+
+  constructor(options: PeerTransportOptions) {
+    this.memberId = options.memberId;
+    this.clusterId = options.clusterId;
+    this.limits = resolveLimits(options.limits);
+    this.logger = options.logger ?? silentTransportLogger;
+    this.timers = options.timers ?? systemTimers;
+    const urls = options.listenUrls ?? [`http://${options.host ?? "127.0.0.1"}:${options.port ?? 0}`];
+    if (urls.length === 0) throw new RangeError("the peer transport needs at least one listen URL");
+    this.listenUrls = urls.map(parsePeerUrl);
+  }
+
+  /** Starts listening on every listen URL; resolves once all are bound. */
+  async start(): Promise<void> {
+    if (this.started) throw new Error("peer transport already started");
+    this.started = true;
+    const receiver = this.receiverContext();
+    for (const url of this.listenUrls) {
+      const server = createPeerServer(url);
+      server.on("session", (session) => {
+        this.sessions.add(session);
+        session.on("close", () => this.sessions.delete(session));
+        session.on("error", () => {});
+      });
+      server.on("stream", (stream, headers) => handlePeerRequest(stream, headers, receiver));
+      this.servers.push(server);
+      await new Promise<void>((resolve, reject) => {
+        server.once("error", reject);
+        server.listen(Number(url.port), url.hostname.replace(/^\[|\]$/g, ""), () => {
+          server.off("error", reject);
+          resolve();
+        });
+      });
+      this.logger.info("listening for peers", { address: url.href });
+    }
+  }
+
+  /** The URLs actually listened on (with the bound port when 0 was asked for). */
+  get boundUrls(): string[] {
+    return this.servers.map((server, index) => {
+      const url = new URL(this.listenUrls[index]!.href);
+      url.port = String((server.address() as AddressInfo).port);
+      return url.origin;
+    });
+  }
+
+  onMessage(handler: (message: Message) => void): void {
+    this.messageHandler = handler;
+  }
+
+  onUnreachable(handler: (peerId: bigint) => void): void {
+    this.unreachableHandler = handler;
+  }
+
+  onSnapshotStatus(handler: (peerId: bigint, status: SnapshotStatus) => void): void {
+    this.snapshotStatusHandler = handler;
+  }
+
+  /** Starts streaming to a new peer. Adding a known peer is an error. */
+  addPeer(peerId: bigint, urls: string[]): void {
+    if (peerId === this.memberId) throw new RangeError(`member ${formatId(peerId)} cannot be its own peer`);
+    if (this.peers.has(peerId)) throw new RangeError(`peer ${formatId(peerId)} already added`);
+    if (this.stopped) throw new Error("peer transport stopped");
+    const peer = new Peer(peerId, urls.map(parsePeerUrl), this.peerContext());
+    this.removed.delete(peerId);
+    this.peers.set(peerId, peer);
+    peer.start();
+    this.logger.info("added remote peer", { "remote-peer-id": formatId(peerId), "remote-peer-urls": urls });
+  }
+
+  /** Stops streaming to a peer and refuses its streams from now on (410). */
+  removePeer(peerId: bigint): void {
+    const peer = this.peers.get(peerId);
+    peer?.stop();
+    this.peers.delete(peerId);
+    this.removed.add(peerId);
+    for (const stream of this.incomingStreams.get(peerId) ?? []) stream.close();
+    this.incomingStreams.delete(peerId);
+    this.logger.info("removed remote peer", { "remote-peer-id": formatId(peerId) });
+  }
+
+  /** Changes a peer's URLs; its stream reconnects to the new ones. */
+  updatePeer(peerId: bigint, urls: string[]): void {
+    const peer = this.peers.get(peerId);
+    if (peer === undefined) throw new RangeError(`peer ${formatId(peerId)} is not known`);
+    peer.updateUrls(urls.map(parsePeerUrl));
+    this.logger.info("updated remote peer", { "remote-peer-id": formatId(peerId), "remote-peer-urls": urls });
+  }
+
+  /** Queues messages to their peers (`message.to`); never blocks. Messages to unknown peers are dropped. */
+  send(messages: readonly Message[]): void {
+    for (const message of messages) {
+      const peer = this.peers.get(message.to);
+      if (peer !== undefined) peer.send(message);
+      else if (!this.stopped) this.logger.debug("ignored message send request; unknown remote peer target", { "remote-peer-id": formatId(message.to) });
+    }
+  }
+
+  peerStatus(peerId: bigint): PeerStatus | undefined {
+    return this.peers.get(peerId)?.status();
+  }
+
+  /** Closes every stream, connection and listener; hooks are not called afterwards. */
+  async stop(): Promise<void> {
+    if (this.stopped) return;
+    this.stopped = true;
+    for (const peer of this.peers.values()) peer.stop();
+    this.peers.clear();
+    const closed = this.servers.map((server) => new Promise<void>((resolve) => server.close(() => resolve())));
+    for (const session of this.sessions) session.destroy();
+    await Promise.all(closed);
+  }
+
+  private peerContext(): PeerContext {
+    return {
+      memberId: this.memberId,
+      clusterId: this.clusterId,
+      limits: this.limits,
+      timers: this.timers,
+      logger: this.logger,
+      reportUnreachable: (peerId) => this.later(() => this.unreachableHandler(peerId)),
+      reportSnapshotStatus: (peerId, status) => this.later(() => this.snapshotStatusHandler(peerId, status)),
+    };
+  }
+
+  private receiverContext(): ReceiverContext {
+    return {
+      memberId: this.memberId,
+      clusterId: this.clusterId,
+      limits: this.limits,
+      logger: this.logger,
+      isRemoved: (peerId) => this.removed.has(peerId),
+      deliver: (message) => {
+        if (!this.stopped) this.messageHandler(message);
+      },
+      trackStream: (peerId, stream) => {
+        const streams = this.incomingStreams.get(peerId) ?? new Set();
+        this.incomingStreams.set(peerId, streams);
+        streams.add(stream);
+        return () => streams.delete(stream);
+      },
+    };
+  }
+
+  /** Runs a hook after the current call returns, unless the transport has stopped by then. */
+  private later(hook: () => void): void {
+    queueMicrotask(() => {
+      if (!this.stopped) hook();
+    });
+  }
+}
