@@ -223,7 +223,7 @@ export class EtcdServer {
       },
       false,
     ).response;
-    response.header = { $typeName: "etcdserverpb.ResponseHeader", clusterId: 0n, memberId: 0n, revision: BigInt(this.store.currentRevision), raftTerm: 0n };
+    response.header = create(ResponseHeaderSchema, { revision: BigInt(this.store.currentRevision) });
     return response;
   }
 
@@ -295,17 +295,21 @@ export class EtcdServer {
   }
 
   /**
-   * Once --snapshot-count entries are applied, the backend holds them: after it
-   * is flushed to disk, the WAL segments before this point are deleted.
+   * Once --snapshot-count entries are applied, the WAL is cut: a new segment is
+   * started, and the older ones are deleted once every entry in them is applied
+   * and the backend holding those effects is on disk.
    */
   private async purgeWal(): Promise<void> {
-    if (this.purging || this.log.busy) return;
+    if (this.purging) return;
     this.purging = true;
+    this.appliedSinceSnapshot = 0;
     try {
+      const sequence = await this.storage.wal.rotate(startRecords(this.memberId, this.clusterId, this.term));
+      // Every entry in the older segments was proposed before the rotation.
+      const lastInOldSegments = this.log.lastIndex;
+      while (this.appliedIndex < lastInOldSegments && this.failure === undefined) await new Promise((resolve) => setImmediate(resolve));
       await this.backend.flushed();
-      if (this.log.busy || this.appliedIndex !== this.log.lastIndex) return;
-      await this.storage.wal.rotateAndPurge(startRecords(this.memberId, this.clusterId, this.term));
-      this.appliedSinceSnapshot = 0;
+      if (this.failure === undefined) this.storage.wal.purgeBefore(sequence);
     } catch (error) {
       this.fail(error as Error);
     } finally {

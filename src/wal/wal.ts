@@ -163,13 +163,16 @@ export class Wal {
   }
 
   /**
-   * Starts a new segment holding `firstRecords` (what a restart needs once the
-   * old segments are gone), makes it durable, and only then deletes the older
-   * segments, whose contents the caller has made redundant. A crash at any
-   * point leaves a WAL that opens.
+   * Closes the segment being written and starts a new one holding
+   * `firstRecords` (what a restart needs once the older segments are gone),
+   * durable before this resolves; later appends go to it. Returns the new
+   * segment's sequence number, for `purgeBefore`.
    */
-  async rotateAndPurge(firstRecords: WalRecord[]): Promise<void> {
-    await this.idle();
+  async rotate(firstRecords: WalRecord[]): Promise<number> {
+    // The check and the rotation run with no await between them: a flush
+    // starting in between would write to the old segment's file descriptor.
+    do await this.waitForFlush();
+    while (this.flushing);
     this.startSegment();
     const first = Buffer.concat(firstRecords.map(encodeRecord));
     let written = 0;
@@ -177,19 +180,38 @@ export class Wal {
     fsyncSync(this.fd);
     this.segmentBytes = first.length;
     this.allocatedBytes = first.length;
-    const old = this.segments.slice(0, -1);
-    for (const segment of old) unlinkSync(join(this.directory, segment.name));
-    syncDirectory(this.directory);
-    this.segments = this.segments.slice(-1);
+    return this.segments[this.segments.length - 1]!.sequence;
   }
 
-  private async idle(): Promise<void> {
+  /**
+   * Deletes every segment older than `sequence`. The caller has made their
+   * records redundant first (for the member: applied, and durable in the backend).
+   */
+  purgeBefore(sequence: number): void {
+    const old = this.segments.filter((segment) => segment.sequence < sequence);
+    for (const segment of old) unlinkSync(join(this.directory, segment.name));
+    syncDirectory(this.directory);
+    this.segments = this.segments.filter((segment) => segment.sequence >= sequence);
+  }
+
+  /** `rotate`, then `purgeBefore` the new segment: for a caller whose records are all redundant now. */
+  async rotateAndPurge(firstRecords: WalRecord[]): Promise<void> {
+    this.purgeBefore(await this.rotate(firstRecords));
+  }
+
+  /**
+   * Waits until no batch is being written. It resolves in a later turn, and
+   * a flush may have started by then: callers check `flushing` again in the
+   * same synchronous run as what they do (see `rotate`).
+   */
+  private async waitForFlush(): Promise<void> {
     while (this.flushing) await new Promise((resolve) => setImmediate(resolve));
     if (this.failed !== undefined) throw this.failed;
   }
 
   async close(): Promise<void> {
-    await this.idle();
+    do await this.waitForFlush();
+    while (this.flushing);
     this.closeSegment();
   }
 }
