@@ -51,8 +51,9 @@ export class Backend {
   private queued: PendingWrite[] = [];
   private batchTimer: NodeJS.Timeout | undefined;
   private failure: Error | undefined;
-  /** Size of the data file, read again after commits. */
+  /** Size of the data file, and of its pages in use, read again after commits. */
   private fileBytes: number | undefined;
+  private inUseBytes: number | undefined;
 
   constructor(private readonly options: BackendOptions) {
     this.root = open<Buffer, Buffer>({
@@ -121,6 +122,7 @@ export class Backend {
           if (pending.get(key) === write) pending.delete(key);
         }
         this.fileBytes = undefined;
+        this.inUseBytes = undefined;
       },
       (error: unknown) => {
         // A storage error is never swallowed: the backend accepts no more writes.
@@ -183,23 +185,34 @@ export class Backend {
     await this.root.flushed;
   }
 
-  /** Size of the data file: what the backend quota is measured against. */
+  /** Size of the data file. */
   sizeBytes(): number {
     this.fileBytes ??= statSync(join(this.options.path, "data.mdb")).size;
     return this.fileBytes;
   }
 
+  /**
+   * Bytes of the pages holding data, as of the last LMDB commit: what the
+   * backend quota is measured against. Unlike the file, it shrinks when
+   * compaction frees pages.
+   */
+  sizeInUseBytes(): number {
+    if (this.inUseBytes === undefined) {
+      let usedPages = 0;
+      for (const bucket of this.buckets.values()) {
+        const stats = bucket.getStats() as { treeBranchPageCount?: number; treeLeafPageCount?: number; overflowPages?: number };
+        usedPages += (stats.treeBranchPageCount ?? 0) + (stats.treeLeafPageCount ?? 0) + (stats.overflowPages ?? 0);
+      }
+      const pageSize = (this.root.getStats() as { pageSize?: number }).pageSize ?? 4096;
+      // Two meta pages and the root tree come on top of the buckets' pages.
+      this.inUseBytes = Math.min(this.sizeBytes(), (usedPages + 3) * pageSize);
+    }
+    return this.inUseBytes;
+  }
+
   /** Size of the backend file and the part of it holding live pages. */
   size(): { sizeBytes: number; sizeInUseBytes: number } {
-    const sizeBytes = this.sizeBytes();
-    let usedPages = 0;
-    for (const bucket of this.buckets.values()) {
-      const stats = bucket.getStats() as { treeBranchPageCount?: number; treeLeafPageCount?: number; overflowPages?: number };
-      usedPages += (stats.treeBranchPageCount ?? 0) + (stats.treeLeafPageCount ?? 0) + (stats.overflowPages ?? 0);
-    }
-    const pageSize = (this.root.getStats() as { pageSize?: number }).pageSize ?? 4096;
-    // Two meta pages and the root tree come on top of the buckets' pages.
-    return { sizeBytes, sizeInUseBytes: Math.min(sizeBytes, (usedPages + 3) * pageSize) };
+    return { sizeBytes: this.sizeBytes(), sizeInUseBytes: this.sizeInUseBytes() };
   }
 
   async close(): Promise<void> {

@@ -239,7 +239,9 @@ export class EtcdServer {
   /** Proposes a request that adds data: refused, and the NOSPACE alarm raised, past the backend quota. */
   private async proposeChecked(request: InternalRaftRequest): Promise<ApplyResponse> {
     const costBytes = quotaCost(request);
-    const sizeBytes = this.backend.sizeBytes();
+    // Measured in pages in use, which compaction frees: with no defragmentation
+    // yet, the file itself never shrinks, and a quota on it could never be met again.
+    const sizeBytes = this.backend.sizeInUseBytes();
     if (costBytes > 0 && sizeBytes + costBytes >= this.config.quotaBackendBytes) {
       if (!this.alarms.has(AlarmType.NOSPACE)) {
         const activate = create(AlarmRequestSchema, { action: AlarmAction.ACTIVATE, memberID: this.memberId, alarm: AlarmType.NOSPACE });

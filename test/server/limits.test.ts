@@ -110,5 +110,10 @@ describe("backend quota", { timeout: 120_000 }, () => {
     assert.ok(deleted.ok && deleted.response.deleted > 0n);
     const compacted = await client.kv.call("compact", rpc.CompactionRequestSchema, { revision: deleted.response.header!.revision, physical: true });
     assert.ok(compacted.ok);
+    // Compaction freed the pages: once the alarm is disarmed, writes go through again.
+    const disarmed = await client.maintenance.call("alarm", rpc.AlarmRequestSchema, { action: rpc.AlarmRequest_AlarmAction.DEACTIVATE, memberID: etcd.server.memberId, alarm: rpc.AlarmType.NOSPACE });
+    assert.ok(disarmed.ok);
+    const after = await put(client, "after", "x");
+    assert.ok(after.ok, `a write after compaction and disarm: ${after.ok ? "" : after.message}`);
   });
 });
