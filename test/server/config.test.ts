@@ -1,0 +1,96 @@
+import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
+import { rmSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { describe, test } from "node:test";
+import { ConfigError, defaultQuotaBackendBytes, loadConfig } from "../../src/server/config.js";
+import { startTetcd, temporaryDirectory, tetcdBin } from "../support/processes.js";
+
+describe("configuration", () => {
+  test("etcd's defaults, with the data dir named after the member", () => {
+    const config = loadConfig([], {});
+    assert.equal(config.name, "default");
+    assert.equal(config.dataDir, "default.tetcd");
+    assert.deepEqual(config.listenClientUrls.map(String), ["http://localhost:2379/"]);
+    assert.equal(config.quotaBackendBytes, defaultQuotaBackendBytes);
+    assert.equal(config.maxRequestBytes, 1_572_864);
+    assert.equal(config.maxTxnOps, 128);
+    assert.equal(config.snapshotCount, 100_000);
+    assert.equal(config.backendBatchIntervalMs, 100);
+    assert.equal(config.watchProgressNotifyIntervalMs, 600_000);
+  });
+
+  test("flags in both spellings, environment variables, and flags over environment", () => {
+    const config = loadConfig(["--name=m1", "-max-txn-ops", "7", "--experimental-watch-progress-notify-interval", "1m30s"], { ETCD_NAME: "from-env", ETCD_SNAPSHOT_COUNT: "42", PATH: "/bin" });
+    assert.equal(config.name, "m1", "a flag wins over ETCD_NAME");
+    assert.equal(config.dataDir, "m1.tetcd");
+    assert.equal(config.maxTxnOps, 7);
+    assert.equal(config.snapshotCount, 42, "ETCD_SNAPSHOT_COUNT is read");
+    assert.equal(config.watchProgressNotifyIntervalMs, 90_000);
+  });
+
+  test("a YAML config file, which replaces flags and environment as in etcd", () => {
+    const directory = temporaryDirectory("tetcd-config");
+    try {
+      const path = join(directory, "etcd.yaml");
+      writeFileSync(path, ["name: from-file", `data-dir: ${join(directory, "data")}`, "listen-client-urls: http://127.0.0.1:23999", "quota-backend-bytes: 1048576", ""].join("\n"));
+      const config = loadConfig(["--config-file", path, "--name", "ignored"], { ETCD_MAX_TXN_OPS: "9" });
+      assert.equal(config.name, "from-file");
+      assert.equal(config.dataDir, join(directory, "data"));
+      assert.deepEqual(config.listenClientUrls.map(String), ["http://127.0.0.1:23999/"]);
+      assert.equal(config.quotaBackendBytes, 1_048_576);
+      assert.equal(config.maxTxnOps, 128, "environment is ignored when a config file is given");
+      writeFileSync(path, "no-such-field: 1\n");
+      assert.throws(() => loadConfig(["--config-file", path], {}), (error) => error instanceof ConfigError && /unknown field "no-such-field"/.test(error.message));
+    } finally {
+      rmSync(directory, { recursive: true, force: true });
+    }
+  });
+
+  test("bad input is refused with a clear message", () => {
+    const refused = (argv: string[], environment: NodeJS.ProcessEnv, pattern: RegExp) =>
+      assert.throws(() => loadConfig(argv, environment), (error) => error instanceof ConfigError && pattern.test(error.message), argv.join(" "));
+    refused(["--no-such-flag", "1"], {}, /flag provided but not defined: -no-such-flag/);
+    refused([], { ETCD_NO_SUCH_SETTING: "1" }, /unrecognized environment variable ETCD_NO_SUCH_SETTING=1/);
+    refused(["--max-txn-ops", "many"], {}, /invalid value "many" for flag -max-txn-ops/);
+    refused(["--initial-cluster-state", "sideways"], {}, /initial-cluster-state/);
+    refused(["--listen-client-urls", "ftp://127.0.0.1:1"], {}, /URL scheme must be http, https, unix, or unixs/);
+    refused(["--election-timeout", "300"], {}, /at least as 5 times as --heartbeat-interval/);
+  });
+
+  test("a feature not built yet stops the start instead of being ignored, security flags included", () => {
+    for (const argv of [["--cert-file", "server.crt"], ["--client-cert-auth"], ["--auto-compaction-retention", "1h"], ["--initial-cluster", "a=http://127.0.0.1:1,b=http://127.0.0.1:2", "--name", "a"]]) {
+      assert.throws(() => loadConfig(argv, {}), (error) => error instanceof ConfigError && /not supported yet/.test(error.message), argv.join(" "));
+    }
+    // Left at their defaults, such flags are accepted.
+    assert.equal(loadConfig(["--client-cert-auth=false", "--auto-compaction-retention", "0"], {}).name, "default");
+  });
+});
+
+describe("the tetcd command", { timeout: 60_000 }, () => {
+  test("an unknown flag exits with status 2 and etcd's message", () => {
+    const result = spawnSync(process.execPath, [tetcdBin, "--bogus"], { encoding: "utf8", timeout: 20_000 });
+    assert.equal(result.status, 2);
+    assert.match(result.stderr, /flag provided but not defined: -bogus/);
+  });
+
+  test("logs are JSON lines, with etcd's readiness messages", async () => {
+    const server = await startTetcd();
+    try {
+      const deadline = Date.now() + 10_000;
+      while (!server.output().includes("ready to serve client requests") && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 50));
+      const entries = server
+        .output()
+        .split("\n")
+        .filter((line) => line.trim() !== "")
+        .map((line) => JSON.parse(line) as { level: string; ts: string; msg: string });
+      const messages = entries.map((entry) => entry.msg);
+      for (const expected of ["published local member to cluster through raft", "enabled capabilities for version", "ready to serve client requests"]) {
+        assert.ok(messages.includes(expected), `logs include "${expected}"`);
+      }
+      assert.ok(entries.every((entry) => typeof entry.level === "string" && !Number.isNaN(Date.parse(entry.ts))));
+    } finally {
+      await server.stop();
+    }
+  });
+});
