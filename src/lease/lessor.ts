@@ -9,6 +9,8 @@ export interface Lease {
   expiresAtMs: number;
   /** An expired lease whose revoke was proposed is not proposed again before this time. */
   retryRevokeAtMs: number;
+  /** The TTL left at the last checkpoint, in seconds; 0 when none is recorded. */
+  remainingTtlSeconds: number;
 }
 
 /** Limits of the lease module, as etcd's lessor has them. */
@@ -19,6 +21,8 @@ export const leaseLimits = {
   revokesPerSecondMax: 1000,
   /** How long to wait before proposing the revoke of an expired lease again. */
   revokeRetryMs: 3000,
+  /** Leases per checkpoint request, as etcd batches them. */
+  checkpointsPerRequestMax: 1000,
 } as const;
 
 /**
@@ -41,8 +45,8 @@ export class Lessor implements LeaseAttachments {
     private readonly clockMs: () => number = () => performance.now(),
   ) {
     backend.forEach("lease", (_, value) => {
-      const { id, ttlSeconds } = decodeLease(value);
-      this.leases.set(id, { id, ttlSeconds, keys: new Set(), expiresAtMs: Infinity, retryRevokeAtMs: 0 });
+      const { id, ttlSeconds, remainingTtlSeconds } = decodeLease(value);
+      this.leases.set(id, { id, ttlSeconds, keys: new Set(), expiresAtMs: Infinity, retryRevokeAtMs: 0, remainingTtlSeconds });
     });
   }
 
@@ -74,12 +78,12 @@ export class Lessor implements LeaseAttachments {
     if (this.keyLeases.get(key) === id) this.keyLeases.delete(key);
   }
 
-  /** Starts expiring leases, giving each its full TTL from now first. */
+  /** Starts expiring leases, giving each its checkpointed remaining TTL, or else its full TTL, from now first. */
   promote(): void {
     this.primary = true;
     const now = this.clockMs();
     for (const lease of this.leases.values()) {
-      lease.expiresAtMs = now + lease.ttlSeconds * 1000;
+      lease.expiresAtMs = now + (lease.remainingTtlSeconds > 0 ? lease.remainingTtlSeconds : lease.ttlSeconds) * 1000;
       lease.retryRevokeAtMs = 0;
     }
   }
@@ -94,10 +98,27 @@ export class Lessor implements LeaseAttachments {
   grant(id: bigint, ttlSeconds: number): Lease {
     if (this.leases.has(id)) throw new Error(`lease ${id} granted twice`);
     const expiresAtMs = this.primary ? this.clockMs() + ttlSeconds * 1000 : Infinity;
-    const lease: Lease = { id, ttlSeconds, keys: new Set(), expiresAtMs, retryRevokeAtMs: 0 };
+    const lease: Lease = { id, ttlSeconds, keys: new Set(), expiresAtMs, retryRevokeAtMs: 0, remainingTtlSeconds: 0 };
     this.leases.set(id, lease);
-    this.backend.put("lease", leaseKey(id), encodeLease(id, ttlSeconds));
+    this.backend.put("lease", leaseKey(id), encodeLease(lease));
     return lease;
+  }
+
+  /** Inside the backend write of the checkpoint's entry: records the TTL a lease has left (0 clears it). */
+  checkpoint(id: bigint, remainingTtlSeconds: number): void {
+    const lease = this.leases.get(id);
+    if (lease === undefined) return;
+    lease.remainingTtlSeconds = remainingTtlSeconds;
+    this.backend.put("lease", leaseKey(id), encodeLease(lease));
+  }
+
+  /** What a checkpoint records for each lease now: the whole seconds left, rounded up as etcd does. */
+  checkpoints(): Array<{ id: bigint; remainingTtlSeconds: number }> {
+    if (!this.primary) return [];
+    const now = this.clockMs();
+    return [...this.leases.values()]
+      .filter((lease) => lease.expiresAtMs > now)
+      .map((lease) => ({ id: lease.id, remainingTtlSeconds: Math.ceil((lease.expiresAtMs - now) / 1000) }));
   }
 
   /** Forgets the lease; the caller deletes its keys in the same transaction. */
@@ -109,14 +130,18 @@ export class Lessor implements LeaseAttachments {
     this.backend.delete("lease", leaseKey(id));
   }
 
-  /** Restarts the lease's TTL; undefined when it does not exist or has already run out. */
-  renew(id: bigint): number | undefined {
+  /**
+   * Restarts the lease's TTL; undefined when it does not exist or has already
+   * run out. `checkpointed` says that a remaining TTL is on record, which the
+   * caller clears through the log, as etcd does.
+   */
+  renew(id: bigint): { ttlSeconds: number; checkpointed: boolean } | undefined {
     const lease = this.leases.get(id);
     if (lease === undefined) return undefined;
     const now = this.clockMs();
     if (lease.expiresAtMs <= now) return undefined;
     if (this.primary) lease.expiresAtMs = now + lease.ttlSeconds * 1000;
-    return lease.ttlSeconds;
+    return { ttlSeconds: lease.ttlSeconds, checkpointed: lease.remainingTtlSeconds > 0 };
   }
 
   /** Whole seconds left, truncated as etcd does; the full TTL while this member does not expire leases. */
@@ -148,14 +173,17 @@ function leaseKey(id: bigint): Buffer {
   return key;
 }
 
-function encodeLease(id: bigint, ttlSeconds: number): Buffer {
-  const bytes: number[] = [0x08, ...varint(BigInt.asUintN(64, id)), 0x10, ...varint(BigInt.asUintN(64, BigInt(ttlSeconds)))];
+/** etcd's leasepb.Lease: ID = 1, TTL = 2, RemainingTTL = 3 (left out when 0). */
+function encodeLease(lease: Lease): Buffer {
+  const bytes: number[] = [0x08, ...varint(BigInt.asUintN(64, lease.id)), 0x10, ...varint(BigInt.asUintN(64, BigInt(lease.ttlSeconds)))];
+  if (lease.remainingTtlSeconds !== 0) bytes.push(0x18, ...varint(BigInt(lease.remainingTtlSeconds)));
   return Buffer.from(bytes);
 }
 
-function decodeLease(bytes: Uint8Array): { id: bigint; ttlSeconds: number } {
+function decodeLease(bytes: Uint8Array): { id: bigint; ttlSeconds: number; remainingTtlSeconds: number } {
   let id = 0n;
   let ttl = 0n;
+  let remaining = 0n;
   let offset = 0;
   while (offset < bytes.length) {
     const tag = bytes[offset++]!;
@@ -169,8 +197,9 @@ function decodeLease(bytes: Uint8Array): { id: bigint; ttlSeconds: number } {
     }
     if (tag === 0x08) id = BigInt.asIntN(64, value);
     else if (tag === 0x10) ttl = BigInt.asIntN(64, value);
+    else if (tag === 0x18) remaining = BigInt.asIntN(64, value);
   }
-  return { id, ttlSeconds: Number(ttl) };
+  return { id, ttlSeconds: Number(ttl), remainingTtlSeconds: Number(remaining) };
 }
 
 function varint(value: bigint): number[] {

@@ -6,6 +6,7 @@ import {
   AlarmType,
   CompactionResponseSchema,
   DeleteRangeResponseSchema,
+  LeaseCheckpointResponseSchema,
   LeaseGrantResponseSchema,
   LeaseRevokeResponseSchema,
   PutResponseSchema,
@@ -16,6 +17,8 @@ import {
   type CompactionResponse,
   type DeleteRangeRequest,
   type DeleteRangeResponse,
+  type LeaseCheckpointRequest,
+  type LeaseCheckpointResponse,
   type LeaseGrantRequest,
   type LeaseGrantResponse,
   type LeaseRevokeRequest,
@@ -37,7 +40,7 @@ import * as errors from "./errors.js";
 import { executeRange, toKeyValueMessage, type RangeView } from "./range.js";
 import { checkAlongPath, compareToPath, executeAlongPath, isTxnReadOnly } from "./txn.js";
 
-export type ApplyResponse = PutResponse | DeleteRangeResponse | TxnResponse | CompactionResponse | LeaseGrantResponse | LeaseRevokeResponse | AlarmResponse;
+export type ApplyResponse = PutResponse | DeleteRangeResponse | TxnResponse | CompactionResponse | LeaseGrantResponse | LeaseRevokeResponse | LeaseCheckpointResponse | AlarmResponse;
 
 export interface ApplyResult {
   response?: ApplyResponse;
@@ -69,6 +72,7 @@ export class Applier {
       if (request.leaseGrant !== undefined) return { response: this.leaseGrant(request.leaseGrant) };
       if (request.leaseRevoke !== undefined) return { response: this.leaseRevoke(request.leaseRevoke) };
       if (request.alarm !== undefined) return { response: this.alarm(request.alarm) };
+      if (request.leaseCheckpoint !== undefined) return { response: this.leaseCheckpoint(request.leaseCheckpoint) };
       throw new Error("log entry with no request");
     } catch (error) {
       if (error instanceof errors.EtcdError) return { error };
@@ -219,6 +223,11 @@ export class Applier {
     }
     this.lessor.remove(request.ID);
     return create(LeaseRevokeResponseSchema, { header: create(ResponseHeaderSchema, { revision: BigInt(this.store.currentRevision) }) });
+  }
+
+  private leaseCheckpoint(request: LeaseCheckpointRequest): LeaseCheckpointResponse {
+    for (const checkpoint of request.checkpoints) this.lessor.checkpoint(checkpoint.ID, Number(checkpoint.remainingTTL));
+    return create(LeaseCheckpointResponseSchema, { header: create(ResponseHeaderSchema, { revision: BigInt(this.store.currentRevision) }) });
   }
 
   private alarm(request: AlarmRequest): AlarmResponse {

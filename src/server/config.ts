@@ -23,6 +23,8 @@ export interface ServerConfig {
   maxWals: number;
   compactionBatchLimit: number;
   backendBatchIntervalMs: number;
+  leaseCheckpointEnabled: boolean;
+  leaseCheckpointIntervalMs: number;
   backendBatchLimit: number;
   watchProgressNotifyIntervalMs: number;
   logLevel: "debug" | "info" | "warn" | "error" | "panic" | "fatal";
@@ -145,6 +147,8 @@ function buildConfig(values: FlagValues): ServerConfig {
     maxWals: Number(get("max-wals")),
     compactionBatchLimit: Number(get("experimental-compaction-batch-limit")),
     backendBatchIntervalMs: parseDurationMs(get("backend-batch-interval")) || 100,
+    leaseCheckpointEnabled: get("experimental-enable-lease-checkpoint") === "true",
+    leaseCheckpointIntervalMs: parseDurationMs(get("experimental-lease-checkpoint-interval")) || 300_000,
     backendBatchLimit: Number(get("backend-batch-limit")) || 10_000,
     watchProgressNotifyIntervalMs: parseDurationMs(get("experimental-watch-progress-notify-interval")),
     logLevel: (get("debug") === "true" ? "debug" : logLevel) as ServerConfig["logLevel"],

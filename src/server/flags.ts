@@ -102,7 +102,9 @@ export const flagSpecs: readonly FlagSpec[] = [
   flag("experimental-corrupt-check-time", "duration", "0s", false),
   flag("experimental-enable-v2v3", "string", "", false),
   flag("experimental-backend-bbolt-freelist-type", "string", "array"),
-  flag("experimental-enable-lease-checkpoint", "bool", "false", false),
+  flag("experimental-enable-lease-checkpoint", "bool", "false"),
+  // etcd 3.5's; 3.4 checkpoints every 5 minutes.
+  flag("experimental-lease-checkpoint-interval", "duration", "5m"),
   flag("experimental-compaction-batch-limit", "int", "1000"),
   flag("experimental-peer-skip-client-san-verification", "bool", "false", false),
   flag("experimental-watch-progress-notify-interval", "duration", "10m"),

@@ -15,6 +15,7 @@ import {
   type LeaseRevokeRequest,
   type LeaseTimeToLiveRequest,
   type LeaseTimeToLiveResponse,
+  LeaseCheckpointRequestSchema,
   LeaseRevokeRequestSchema,
   LeaseTimeToLiveResponseSchema,
   ResponseHeaderSchema,
@@ -74,6 +75,7 @@ export class EtcdServer {
   private failure: Error | undefined;
   private appliedSinceSnapshot = 0;
   private expiryTimer: NodeJS.Timeout | undefined;
+  private checkpointTimer: NodeJS.Timeout | undefined;
   private purging = false;
 
   private constructor(
@@ -106,6 +108,10 @@ export class EtcdServer {
     storage.lessor.promote();
     server.expiryTimer = setInterval(() => server.revokeExpiredLeases(), leaseExpiryCheckMs);
     server.expiryTimer.unref();
+    if (config.leaseCheckpointEnabled) {
+      server.checkpointTimer = setInterval(() => server.proposeCheckpoints(storage.lessor.checkpoints()), config.leaseCheckpointIntervalMs);
+      server.checkpointTimer.unref();
+    }
     return server;
   }
 
@@ -122,7 +128,20 @@ export class EtcdServer {
 
   /** Keeps a lease alive: its TTL in seconds, or 0 when it does not exist or has run out (what etcd answers). */
   leaseRenew(id: bigint): number {
-    return this.storage.lessor.renew(id) ?? 0;
+    const renewed = this.storage.lessor.renew(id);
+    if (renewed === undefined) return 0;
+    // A kept-alive lease starts over: the remaining TTL on record no longer holds.
+    if (renewed.checkpointed) this.proposeCheckpoints([{ id, remainingTtlSeconds: 0 }]);
+    return renewed.ttlSeconds;
+  }
+
+  /** Records leases' remaining TTLs through the log, so that a new leader or a restart resumes them. */
+  private proposeCheckpoints(checkpoints: Array<{ id: bigint; remainingTtlSeconds: number }>): void {
+    for (let first = 0; first < checkpoints.length; first += leaseLimits.checkpointsPerRequestMax) {
+      const batch = checkpoints.slice(first, first + leaseLimits.checkpointsPerRequestMax);
+      const request = create(LeaseCheckpointRequestSchema, { checkpoints: batch.map((checkpoint) => ({ ID: checkpoint.id, remainingTTL: BigInt(checkpoint.remainingTtlSeconds) })) });
+      this.propose(raftRequest({ leaseCheckpoint: request })).catch((error: unknown) => this.logger.warn("failed to checkpoint leases", { error: String(error) }));
+    }
   }
 
   async leaseTimeToLive(request: LeaseTimeToLiveRequest): Promise<LeaseTimeToLiveResponse> {
@@ -329,6 +348,7 @@ export class EtcdServer {
 
   async close(): Promise<void> {
     clearInterval(this.expiryTimer);
+    clearInterval(this.checkpointTimer);
     await this.log.close();
     await this.store.compactionsDone();
     await this.storage.wal.close();

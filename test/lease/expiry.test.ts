@@ -128,3 +128,66 @@ describe("leases across a restart", { timeout: 60_000 }, () => {
     }
   });
 });
+
+describe("lease checkpoints", { timeout: 60_000 }, () => {
+  async function remainingAfterRestart(extraArgs: string[]): Promise<bigint> {
+    const dataDir = temporaryDirectory("tetcd-lease-checkpoint");
+    try {
+      let server = await startTetcd({ dataDir, extraArgs });
+      let client = new EtcdClient(server.endpoint);
+      assert.ok((await client.lease.call("leaseGrant", rpc.LeaseGrantRequestSchema, { ID: 88n, TTL: 30n })).ok);
+      // Let at least two checkpoints (every second) record a remaining TTL below 30.
+      await sleep(3500);
+      client.close();
+      await server.stop("SIGKILL");
+      server = await startTetcd({ dataDir, extraArgs });
+      client = new EtcdClient(server.endpoint);
+      try {
+        const lease = await timeToLive(client, 88n);
+        assert.equal(lease.grantedTTL, 30n);
+        return lease.TTL;
+      } finally {
+        client.close();
+        await server.stop();
+      }
+    } finally {
+      rmSync(dataDir, { recursive: true, force: true });
+    }
+  }
+
+  test("with checkpoints, a restart resumes a lease at its remaining TTL; without, at its full TTL", async () => {
+    const withCheckpoints = await remainingAfterRestart(["--experimental-enable-lease-checkpoint", "--experimental-lease-checkpoint-interval", "1s"]);
+    assert.ok(withCheckpoints >= 24n && withCheckpoints <= 28n, `remaining ${withCheckpoints} after about 3.5 s of a 30 s lease`);
+    const without = await remainingAfterRestart([]);
+    assert.ok(without >= 29n, `remaining ${without}: the full TTL again`);
+  });
+
+  test("a keep-alive clears the recorded remaining TTL", async () => {
+    const dataDir = temporaryDirectory("tetcd-lease-checkpoint-renew");
+    // The first checkpoint, 3 s after the start, records about 58 s left of a 60 s
+    // lease; the keep-alive and the kill both come before the next one, at 6 s.
+    const extraArgs = ["--experimental-enable-lease-checkpoint", "--experimental-lease-checkpoint-interval", "3s"];
+    try {
+      let server = await startTetcd({ dataDir, extraArgs });
+      let client = new EtcdClient(server.endpoint);
+      assert.ok((await client.lease.call("leaseGrant", rpc.LeaseGrantRequestSchema, { ID: 89n, TTL: 60n })).ok);
+      await sleep(3600);
+      const [answer] = await keepAlive(server.endpoint, [89n]);
+      assert.equal(answer!.TTL, 60n);
+      await sleep(200);
+      client.close();
+      await server.stop("SIGKILL");
+      server = await startTetcd({ dataDir, extraArgs });
+      client = new EtcdClient(server.endpoint);
+      try {
+        const lease = await timeToLive(client, 89n);
+        assert.ok(lease.TTL >= 59n, `remaining ${lease.TTL}: the keep-alive restarted the lease (an uncleared checkpoint would give about 57)`);
+      } finally {
+        client.close();
+        await server.stop();
+      }
+    } finally {
+      rmSync(dataDir, { recursive: true, force: true });
+    }
+  });
+});
