@@ -37,7 +37,10 @@ export class FrameReader {
     return this.bufferedBytes;
   }
 
-  /** Adds a chunk; returns the payloads of the frames it completes, in order. Throws FrameTooLargeError. */
+  /**
+   * Adds a chunk; returns the payloads of the frames it completes, in order, as
+   * plain Uint8Array views (which may share memory with the chunks). Throws FrameTooLargeError.
+   */
   push(chunk: Uint8Array): Uint8Array[] {
     if (chunk.length > 0) {
       this.chunks.push(Buffer.from(chunk.buffer, chunk.byteOffset, chunk.length));
@@ -49,7 +52,8 @@ export class FrameReader {
       if (length > this.frameBytesMax) throw new FrameTooLargeError(length, this.frameBytesMax);
       if (this.bufferedBytes < frameHeaderBytes + length) break;
       this.take(frameHeaderBytes, true);
-      frames.push(this.take(length, true));
+      const payload = this.take(length, true);
+      frames.push(new Uint8Array(payload.buffer, payload.byteOffset, payload.length));
     }
     return frames;
   }
