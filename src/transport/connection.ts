@@ -28,10 +28,14 @@ export function parsePeerUrl(text: string): URL {
   return url;
 }
 
-/** An HTTP/2 server for a listen URL (not yet listening). */
-export function createPeerServer(url: URL): http2.Http2Server {
+/** An HTTP/2 server for a listen URL (not yet listening), granting `receiveWindowBytes` to each stream and connection. */
+export function createPeerServer(url: URL, receiveWindowBytes: number): http2.Http2Server {
   checkScheme(url);
-  return http2.createServer();
+  const server = http2.createServer({ settings: { initialWindowSize: receiveWindowBytes } });
+  server.on("session", (session) => {
+    session.setLocalWindowSize(receiveWindowBytes);
+  });
+  return server;
 }
 
 /** Opens a connection to a peer URL. */

@@ -15,6 +15,13 @@ export interface TransportLimits {
   snapshotBytesMax: number;
   /** Snapshots being sent to one peer at a time; one more fails at once. */
   snapshotsInFlightPerPeerMax: number;
+  /**
+   * HTTP/2 receive window, per stream and per connection, that a member grants
+   * its peers: how many bytes a sender may have in flight before the receiver
+   * has read them. Node's default (64 KiB) caps a stream at 64 KiB per round
+   * trip; Go's HTTP/2 server, under etcd, grants 1 MiB.
+   */
+  receiveWindowBytes: number;
   /** First delay before reconnecting to a peer after a failure. */
   reconnectDelayMsMin: number;
   /** The delay doubles on each failure in a row, up to this. */
@@ -30,6 +37,7 @@ export const defaultTransportLimits: Readonly<TransportLimits> = Object.freeze({
   messageFrameBytesMax: 64 * 1024 * 1024,
   snapshotBytesMax: 2 * 1024 * 1024 * 1024 - 1,
   snapshotsInFlightPerPeerMax: 1,
+  receiveWindowBytes: 1024 * 1024,
   reconnectDelayMsMin: 100,
   reconnectDelayMsMax: 3200,
   connectTimeoutMs: 5000,
@@ -42,6 +50,7 @@ export function resolveLimits(overrides: Partial<TransportLimits> = {}): Transpo
   for (const [name, value] of Object.entries(limits)) {
     if (!Number.isSafeInteger(value) || value <= 0) throw new RangeError(`transport limit ${name} must be a positive integer, got ${value}`);
   }
+  if (limits.receiveWindowBytes < 65_535 || limits.receiveWindowBytes > 2 ** 31 - 1) throw new RangeError("transport limit receiveWindowBytes must be within 65535 and 2^31-1");
   if (limits.reconnectDelayMsMin > limits.reconnectDelayMsMax) throw new RangeError("transport limit reconnectDelayMsMin exceeds reconnectDelayMsMax");
   return limits;
 }

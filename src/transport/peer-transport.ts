@@ -69,7 +69,7 @@ export class PeerTransport {
     this.started = true;
     const receiver = this.receiverContext();
     for (const url of this.listenUrls) {
-      const server = createPeerServer(url);
+      const server = createPeerServer(url, this.limits.receiveWindowBytes);
       server.on("session", (session) => {
         this.sessions.add(session);
         session.on("close", () => this.sessions.delete(session));
@@ -189,6 +189,8 @@ export class PeerTransport {
       trackStream: (peerId, stream) => {
         const streams = this.incomingStreams.get(peerId) ?? new Set();
         this.incomingStreams.set(peerId, streams);
+        for (const older of streams) older.close();
+        streams.clear();
         streams.add(stream);
         return () => streams.delete(stream);
       },

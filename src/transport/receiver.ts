@@ -28,7 +28,11 @@ export interface ReceiverContext {
   logger: TransportLogger;
   isRemoved(peerId: bigint): boolean;
   deliver(message: Message): void;
-  /** Registers an open message stream from `peerId`; the returned function unregisters it. */
+  /**
+   * Registers an open message stream from `peerId`, closing any older one from
+   * the same peer (a reconnecting sender supersedes its previous stream); the
+   * returned function unregisters it.
+   */
   trackStream(peerId: bigint, stream: http2.ServerHttp2Stream): () => void;
 }
 

@@ -25,9 +25,10 @@ test("a flood to a peer that stopped reading: the queue stays at its bound, the 
     const status = a.transport.peerStatus(2n)!;
     assert.equal(status.connected, true);
     assert.equal(status.queuedMessages, queueMax);
-    // What left the queue is bounded by HTTP/2 flow control and the stream's buffer, far below what was sent.
+    // What left the queue is bounded by the receive window the stalled peer granted (Node's default,
+    // 64 KiB) and the stream's write buffer (16 KiB): about 1 KiB a message.
     const written = sent - status.queuedMessages - status.droppedMessages;
-    assert.ok(written >= 0 && written < 1000, `${written} messages left the queue`);
+    assert.ok(written >= 0 && written <= 64 + 16 + 8, `${written} messages left the queue`);
     await waitFor(() => a!.unreachable.length === status.droppedMessages, "one unreachable report per dropped message");
     assert.ok(a.unreachable.every((id) => id === 2n));
   } finally {

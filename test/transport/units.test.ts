@@ -39,3 +39,26 @@ test("limits: defaults named, overrides checked", () => {
   assert.throws(() => resolveLimits({ queuedMessagesPerPeerMax: 0 }), RangeError);
   assert.throws(() => resolveLimits({ reconnectDelayMsMin: 10, reconnectDelayMsMax: 5 }), RangeError);
 });
+
+test("a peer server grants the configured receive window to each stream and to the connection", { timeout: 5000 }, async () => {
+  const { createPeerServer } = await import("../../src/transport/connection.js");
+  const http2 = await import("node:http2");
+  const windowBytes = 1024 * 1024;
+  const server = createPeerServer(new URL("http://127.0.0.1:0"), windowBytes);
+  server.on("stream", (stream) => {
+    stream.respond({ ":status": 200 });
+    stream.end();
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const session = http2.connect(`http://127.0.0.1:${(server.address() as import("node:net").AddressInfo).port}`);
+  try {
+    const stream = session.request({ ":path": "/" });
+    stream.resume();
+    await new Promise((resolve) => stream.on("close", resolve));
+    assert.equal(session.remoteSettings.initialWindowSize, windowBytes);
+    assert.equal(session.state.remoteWindowSize, windowBytes);
+  } finally {
+    session.destroy();
+    await new Promise((resolve) => server.close(resolve));
+  }
+});
