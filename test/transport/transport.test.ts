@@ -186,3 +186,46 @@ test("a frame with a message from someone else closes the stream and delivers no
     await stopAll([b]);
   }
 });
+
+test("updatePeer moves the stream to the peer's new URLs", { timeout: 10_000 }, async () => {
+  const members: TestMember[] = [];
+  try {
+    members.push(await startMember(1n), await startMember(2n));
+    const [a, b] = members as [TestMember, TestMember];
+    a.transport.addPeer(2n, [`http://127.0.0.1:${await unusedPort()}`]);
+    await waitFor(() => a.unreachable.includes(2n), "unreachable at the old URL");
+    a.transport.updatePeer(2n, [b.url]);
+    await waitFor(() => a.transport.peerStatus(2n)?.connected === true, "the stream at the new URL");
+    a.transport.send(range(1, 10).map((index) => numbered(1n, 2n, index)));
+    await waitFor(() => b.received.length === 10, "messages at the new URL");
+    assert.deepEqual(indexes(b, 1n), range(1, 10));
+    assert.throws(() => a.transport.updatePeer(7n, [b.url]), RangeError);
+    assert.throws(() => a.transport.addPeer(2n, [b.url]), RangeError);
+  } finally {
+    await stopAll(members);
+  }
+});
+
+test("removePeer: the removed member's stream is closed and its reconnection refused with 410", { timeout: 10_000 }, async () => {
+  const members: TestMember[] = [];
+  try {
+    members.push(await startMember(1n), await startMember(2n));
+    const [a, b] = members as [TestMember, TestMember];
+    connectAll(members);
+    a.transport.send([numbered(1n, 2n, 1)]);
+    await waitFor(() => b.received.length === 1, "a message before the removal");
+    b.transport.removePeer(1n);
+    assert.equal(b.transport.peerStatus(1n), undefined);
+    await waitFor(
+      () => a.logger.lines.some((line) => line.level === "error" && /status 410: member 1 has been permanently removed/.test(String(line.fields.error))),
+      "the refusal of the removed member",
+    );
+    a.transport.send([numbered(1n, 2n, 2)]);
+    b.transport.send([numbered(2n, 1n, 1)]);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    assert.deepEqual(indexes(b, 1n), [1]);
+    assert.equal(a.received.length, 0);
+  } finally {
+    await stopAll(members);
+  }
+});
