@@ -97,14 +97,21 @@ export class PeerTransport {
     });
   }
 
+  /** Sets the handler of every message received from a peer (checked to come from the stream's sender and to be for this member). */
   onMessage(handler: (message: Message) => void): void {
     this.messageHandler = handler;
   }
 
+  /**
+   * Sets the handler called when a peer could not be reached: a connection
+   * failed or was lost, a message was dropped on a full queue, or a snapshot
+   * send failed. Meant for RawNode.reportUnreachable.
+   */
   onUnreachable(handler: (peerId: bigint) => void): void {
     this.unreachableHandler = handler;
   }
 
+  /** Sets the handler told how each snapshot send ended (acknowledged by the peer, or not). Meant for RawNode.reportSnapshot. */
   onSnapshotStatus(handler: (peerId: bigint, status: SnapshotStatus) => void): void {
     this.snapshotStatusHandler = handler;
   }
@@ -149,6 +156,7 @@ export class PeerTransport {
     }
   }
 
+  /** The sending side's state towards a peer (connected, queued, dropped); undefined for an unknown peer. */
   peerStatus(peerId: bigint): PeerStatus | undefined {
     return this.peers.get(peerId)?.status();
   }
