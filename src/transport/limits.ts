@@ -28,6 +28,13 @@ export interface TransportLimits {
   reconnectDelayMsMax: number;
   /** A connection whose message stream is not accepted within this is abandoned and retried. */
   connectTimeoutMs: number;
+  /** An open message stream's connection is checked with an HTTP/2 PING this often (etcd's link heartbeat). */
+  pingIntervalMs: number;
+  /**
+   * A PING not answered within this means the connection is dead (a peer host
+   * gone without a reset); it is dropped and reconnected. etcd's ConnReadTimeout.
+   */
+  pingTimeoutMs: number;
   /** A snapshot not acknowledged within this is reported failed. */
   snapshotSendTimeoutMs: number;
 }
@@ -41,6 +48,8 @@ export const defaultTransportLimits: Readonly<TransportLimits> = Object.freeze({
   reconnectDelayMsMin: 100,
   reconnectDelayMsMax: 3200,
   connectTimeoutMs: 5000,
+  pingIntervalMs: 2000,
+  pingTimeoutMs: 5000,
   snapshotSendTimeoutMs: 5 * 60 * 1000,
 });
 

@@ -50,6 +50,8 @@ export class Peer {
   /** Counts connection attempts; events of an older attempt are ignored. */
   private attempt = 0;
   private connectTimer: unknown;
+  /** The next PING, or the wait for its answer. */
+  private pingTimer: unknown;
   private reconnectTimer: unknown;
   private wasActive = false;
   private droppedMessages = 0;
@@ -147,6 +149,7 @@ export class Peer {
       this.wasActive = true;
       this.backoff.reset();
       this.context.logger.info("established stream to remote peer", { "remote-peer-id": formatId(this.id), url: url.href });
+      this.schedulePing(session, attempt, fail);
       this.flush();
     });
     stream.on("drain", () => {
@@ -175,10 +178,26 @@ export class Peer {
     this.reconnectTimer = this.context.timers.setTimeout(() => this.connect(), delayMs);
   }
 
+  /** Pings the connection every pingIntervalMs; an answer missing after pingTimeoutMs fails it. */
+  private schedulePing(session: http2.ClientHttp2Session, attempt: number, fail: (reason: string) => void): void {
+    const { timers, limits } = this.context;
+    this.pingTimer = timers.setTimeout(() => {
+      if (attempt !== this.attempt) return;
+      this.pingTimer = timers.setTimeout(() => fail(`ping not answered within ${limits.pingTimeoutMs} ms`), limits.pingTimeoutMs);
+      const sent = session.ping((error) => {
+        if (attempt !== this.attempt || error !== null) return;
+        timers.clearTimeout(this.pingTimer);
+        this.schedulePing(session, attempt, fail);
+      });
+      if (!sent) fail("ping could not be sent");
+    }, limits.pingIntervalMs);
+  }
+
   /** Closes the current connection, if any; its late events are ignored. */
   private disconnect(): void {
     this.attempt++;
     this.context.timers.clearTimeout(this.connectTimer);
+    this.context.timers.clearTimeout(this.pingTimer);
     this.accepted = false;
     this.waitingForDrain = false;
     this.stream = undefined;

@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import http2 from "node:http2";
 import { test } from "node:test";
 import { protocol } from "../../src/transport/index.js";
+import { FreezingProxy } from "./freezing-proxy.js";
 import { connectAll, numbered, range, startMember, stopAll, unusedPort, waitFor, type TestMember } from "./harness.js";
 
 const indexes = (member: TestMember, from: bigint) => member.received.filter((m) => m.from === from).map((m) => m.index);
@@ -227,5 +228,35 @@ test("removePeer: the removed member's stream is closed and its reconnection ref
     assert.equal(a.received.length, 0);
   } finally {
     await stopAll(members);
+  }
+});
+
+test("a connection that goes silent (no reset) is noticed by an unanswered ping and replaced", { timeout: 10_000 }, async () => {
+  const members: TestMember[] = [];
+  let proxy: FreezingProxy | undefined;
+  try {
+    members.push(await startMember(1n, { limits: { pingIntervalMs: 20, pingTimeoutMs: 200 } }), await startMember(2n));
+    const [a, b] = members as [TestMember, TestMember];
+    proxy = new FreezingProxy(Number(new URL(b.url).port));
+    a.transport.addPeer(2n, [await proxy.listen()]);
+    a.transport.send(range(1, 5).map((index) => numbered(1n, 2n, index)));
+    await waitFor(() => b.received.length === 5, "messages through the proxy");
+
+    proxy.freeze();
+    await waitFor(
+      () => a.logger.lines.some((line) => line.message.startsWith("peer became inactive") && /ping not answered/.test(String(line.fields.reason))),
+      "the silent connection noticed",
+    );
+    await waitFor(() => a.unreachable.includes(2n), "unreachable reported");
+    assert.equal(a.transport.peerStatus(2n)?.connected, false);
+
+    proxy.thaw();
+    await waitFor(() => a.transport.peerStatus(2n)?.connected === true, "a new stream after the thaw");
+    a.transport.send(range(6, 5).map((index) => numbered(1n, 2n, index)));
+    await waitFor(() => indexes(b, 1n).includes(10), "messages after the thaw");
+    assert.deepEqual(indexes(b, 1n), range(1, 10));
+  } finally {
+    await stopAll(members);
+    await proxy?.close();
   }
 });
