@@ -1,6 +1,6 @@
 import { create } from "@bufbuild/protobuf";
 import type * as grpc from "@grpc/grpc-js";
-import { HashKVResponseSchema, StatusResponseSchema, type AlarmRequest, type HashKVRequest } from "../gen/etcdserverpb/rpc_pb.js";
+import { HashKVResponseSchema, ResponseHeaderSchema, StatusResponseSchema, type AlarmRequest, type HashKVRequest } from "../gen/etcdserverpb/rpc_pb.js";
 import { StoreError } from "../mvcc/errors.js";
 import { AlarmType } from "../server/alarms.js";
 import { toEtcdError } from "../server/applier.js";
@@ -31,10 +31,9 @@ export function maintenanceService(server: EtcdServer): grpc.UntypedServiceImple
     hashKV: unary(async (request: HashKVRequest) => {
       try {
         const result = await server.store.hashByRevision(Number(request.revision));
-        const response = create(HashKVResponseSchema, { hash: result.hash, compactRevision: BigInt(result.compactRevision) });
-        response.header = fillHeader(server, create(HashKVResponseSchema)).header!;
-        response.header.revision = BigInt(result.currentRevision);
-        return response;
+        // The header carries the revision the hash was taken at, not whatever is current when it is sent.
+        const header = create(ResponseHeaderSchema, { revision: BigInt(result.currentRevision) });
+        return fillHeader(server, create(HashKVResponseSchema, { header, hash: result.hash, compactRevision: BigInt(result.compactRevision) }));
       } catch (error) {
         if (error instanceof StoreError) throw toEtcdError(error);
         throw error;
