@@ -70,13 +70,16 @@ interface Route {
 export class HttpGateway {
   private readonly routes = new Map<string, Route>();
 
+  /** `implementations` holds the services whose gateway paths are served; none leaves only /health and /version. */
   constructor(
     private readonly member: EtcdServer,
     implementations: ReadonlyMap<DescService, grpc.UntypedServiceImplementation>,
   ) {
     for (const [path, service, localName] of gatewayPaths) {
       const method = service.methods.find((candidate) => candidate.localName === localName);
-      const handler = implementations.get(service)?.[localName] as grpc.handleUnaryCall<unknown, unknown> | undefined;
+      const implementation = implementations.get(service);
+      if (implementation === undefined) continue;
+      const handler = implementation[localName] as grpc.handleUnaryCall<unknown, unknown> | undefined;
       if (method === undefined || handler === undefined) throw new Error(`gateway path ${path} has no ${service.name}.${localName}`);
       this.routes.set(`/v3/${path}`, { method, handler });
       this.routes.set(`/v3beta/${path}`, { method, handler });

@@ -35,7 +35,7 @@ export class ClientServer {
     const config = member.config;
     this.grpcServer = new GrpcServer({
       maxReceiveMessageBytes: config.maxRequestBytes + grpcOverheadBytes,
-      maxConcurrentStreams: 2 ** 32 - 1,
+      maxConcurrentStreams: config.maxConcurrentStreams,
     });
     const implementations = new Map<DescService, grpc.UntypedServiceImplementation>([
       [KV, kvService(member)],
@@ -46,7 +46,8 @@ export class ClientServer {
     for (const [service, implementation] of implementations) this.grpcServer.addService(serviceDefinition(service), implementation);
     this.watchHub = new WatchHub(member);
     this.grpcServer.addService(watchServiceDefinition(), this.watchHub.service());
-    const gateway = new HttpGateway(member, implementations);
+    // --enable-grpc-gateway=false leaves /health and /version, as in etcd.
+    const gateway = new HttpGateway(member, config.enableGrpcGateway ? implementations : new Map());
     this.httpServer = http.createServer((request, response) => gateway.handle(request, response));
   }
 

@@ -26,7 +26,10 @@ async function main(argv: string[]): Promise<void> {
     }
     throw error;
   }
-  const logger = createLogger(config.logLevel, "tetcd");
+  const streams = config.logOutputs.map((output) => (output === "stdout" ? process.stdout : process.stderr));
+  const logger = createLogger(config.logLevel, "tetcd", (line) => {
+    for (const stream of streams) stream.write(line);
+  });
   const etcd = await startWithConfig(config, logger);
   let stopping = false;
   const stop = (signal: string): void => {

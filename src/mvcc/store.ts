@@ -60,6 +60,8 @@ export class KvStore {
   constructor(
     readonly backend: Backend,
     private readonly leases: LeaseAttachments,
+    /** Records removed from the backend per compaction step (--experimental-compaction-batch-limit). */
+    private readonly compactionBatchRecords: number = storeLimits.compactionBatchRecords,
   ) {
     this.restore();
   }
@@ -164,11 +166,11 @@ export class KvStore {
     let start: Buffer | undefined;
     for (;;) {
       const finished = this.backend.write(() => {
-        const records = this.backend.range("key", start, end, storeLimits.compactionBatchRecords);
+        const records = this.backend.range("key", start, end, this.compactionBatchRecords);
         for (const { key } of records) {
           if (!keep.has(revisionKey(bytesToRevision(key)))) this.backend.delete("key", key);
         }
-        if (records.length < storeLimits.compactionBatchRecords) {
+        if (records.length < this.compactionBatchRecords) {
           this.backend.put("meta", metaFinishedCompaction, revisionToBytes({ main: revision, sub: 0 }));
           return true;
         }

@@ -20,7 +20,7 @@ export interface ServerConfig {
   quotaBackendBytes: number;
   maxRequestBytes: number;
   maxTxnOps: number;
-  maxWals: number;
+  maxConcurrentStreams: number;
   compactionBatchLimit: number;
   backendBatchIntervalMs: number;
   leaseCheckpointEnabled: boolean;
@@ -144,7 +144,7 @@ function buildConfig(values: FlagValues): ServerConfig {
     quotaBackendBytes: quotaBackendBytes <= 0 ? defaultQuotaBackendBytes : Math.min(quotaBackendBytes, maxQuotaBackendBytes),
     maxRequestBytes: Number(get("max-request-bytes")),
     maxTxnOps: Number(get("max-txn-ops")),
-    maxWals: Number(get("max-wals")),
+    maxConcurrentStreams: Math.min(Number(get("max-concurrent-streams")), 2 ** 32 - 1),
     compactionBatchLimit: Number(get("experimental-compaction-batch-limit")),
     backendBatchIntervalMs: parseDurationMs(get("backend-batch-interval")) || 100,
     leaseCheckpointEnabled: get("experimental-enable-lease-checkpoint") === "true",
@@ -156,6 +156,9 @@ function buildConfig(values: FlagValues): ServerConfig {
     enableGrpcGateway: get("enable-grpc-gateway") === "true",
   };
   checkCluster(config);
+  for (const output of config.logOutputs) {
+    if (!["default", "stderr", "stdout"].includes(output)) throw new ConfigError(`--log-outputs=${output} is not supported yet by tetcd (default, stderr and stdout are)`);
+  }
   if (config.electionTimeoutMs < 5 * config.heartbeatIntervalMs) {
     throw new ConfigError(`--election-timeout[${config.electionTimeoutMs}ms] should be at least as 5 times as --heartbeat-interval[${config.heartbeatIntervalMs}ms]`);
   }

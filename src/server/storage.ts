@@ -58,7 +58,7 @@ export function openStorage(config: ServerConfig): MemberStorage {
     batchLimit: config.backendBatchLimit,
   });
   const lessor = new Lessor(backend);
-  const store = new KvStore(backend, lessor);
+  const store = new KvStore(backend, lessor, config.compactionBatchLimit);
   const alarms = new Alarms(backend);
   const { wal, records } = Wal.open(walDirectory);
   const applied = store.consistentIndex();

@@ -29,6 +29,14 @@ describe("configuration", () => {
     assert.equal(config.watchProgressNotifyIntervalMs, 90_000);
   });
 
+  test("settings that shape the server reach it", () => {
+    const config = loadConfig(["--experimental-compaction-batch-limit", "3", "--max-concurrent-streams", "50", "--enable-grpc-gateway=false", "--log-outputs", "stdout"], {});
+    assert.equal(config.compactionBatchLimit, 3);
+    assert.equal(config.maxConcurrentStreams, 50);
+    assert.equal(config.enableGrpcGateway, false);
+    assert.deepEqual(config.logOutputs, ["stdout"]);
+  });
+
   test("a YAML config file, which replaces flags and environment as in etcd", () => {
     const directory = temporaryDirectory("tetcd-config");
     try {
@@ -59,7 +67,16 @@ describe("configuration", () => {
   });
 
   test("a feature not built yet stops the start instead of being ignored, security flags included", () => {
-    for (const argv of [["--cert-file", "server.crt"], ["--client-cert-auth"], ["--auto-compaction-retention", "1h"], ["--initial-cluster", "a=http://127.0.0.1:1,b=http://127.0.0.1:2", "--name", "a"]]) {
+    for (const argv of [
+      ["--cert-file", "server.crt"],
+      ["--client-cert-auth"],
+      ["--auto-compaction-retention", "1h"],
+      ["--initial-cluster", "a=http://127.0.0.1:1,b=http://127.0.0.1:2", "--name", "a"],
+      ["--auth-token", "jwt"],
+      ["--max-wals", "0"],
+      ["--grpc-keepalive-interval", "1m"],
+      ["--log-outputs", "/var/log/etcd.log"],
+    ]) {
       assert.throws(() => loadConfig(argv, {}), (error) => error instanceof ConfigError && /not supported yet/.test(error.message), argv.join(" "));
     }
     // Left at their defaults, such flags are accepted.
