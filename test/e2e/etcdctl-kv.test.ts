@@ -1,8 +1,7 @@
 // The real etcdctl 3.4 against a fresh etcd and a fresh tetcd: the same put,
 // get and del commands, in the same order, must print the same thing (header
 // ids and raft term aside) and exit with the same status.
-import { after, before, describe, test } from "node:test";
-import { describeStep, Pair, type Step } from "./harness.js";
+import { compareScript, type Step } from "./harness.js";
 
 const E = ""; // the empty key
 
@@ -113,18 +112,4 @@ const script: Step[] = [
   { args: ["get", "dir/", "--prefix", "--rev=9"] },
 ];
 
-describe("etcdctl put/get/del: tetcd prints what etcd prints", { timeout: 90_000 }, () => {
-  let pair: Pair | undefined;
-  before(async () => {
-    pair = await Pair.start();
-  });
-  after(async () => {
-    await pair?.stop();
-  });
-  for (const step of script) {
-    test(describeStep(step), () => {
-      if (pair === undefined) throw new Error("servers did not start");
-      pair.expectSame(step);
-    });
-  }
-});
+compareScript("etcdctl put/get/del: tetcd prints what etcd prints", script, 90_000);

@@ -3,8 +3,7 @@
 // requests up to a blank line (or EOF). With -i it first prints a prompt for
 // each of the three parts. The same transactions go to a fresh etcd and a fresh
 // tetcd; outputs must match (header ids and raft term aside).
-import { after, before, describe, test } from "node:test";
-import { describeStep, Pair, type Step } from "./harness.js";
+import { compareScript, type Step } from "./harness.js";
 
 /** Builds the stdin of `etcdctl txn` from its three parts. */
 function txn(compares: string[], success: string[], failure: string[]): string {
@@ -54,18 +53,4 @@ const script: Step[] = [
   { args: ["get", "", "--from-key", "-w", "json"] },
 ];
 
-describe("etcdctl txn from stdin: tetcd prints what etcd prints", { timeout: 60_000 }, () => {
-  let pair: Pair | undefined;
-  before(async () => {
-    pair = await Pair.start();
-  });
-  after(async () => {
-    await pair?.stop();
-  });
-  for (const step of script) {
-    test(describeStep(step), () => {
-      if (pair === undefined) throw new Error("servers did not start");
-      pair.expectSame(step);
-    });
-  }
-});
+compareScript("etcdctl txn from stdin: tetcd prints what etcd prints", script, 60_000);

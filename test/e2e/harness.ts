@@ -8,6 +8,7 @@
 // stderr error lines and exit codes included, must match byte for byte.
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
+import { after, before, describe, test } from "node:test";
 import { hasCommand, startEtcd, startTetcd, type ServerProcess, type StartOptions } from "../support/processes.js";
 
 /** What one etcdctl invocation printed. `stdout` is a Buffer: `-w protobuf` is binary. */
@@ -412,4 +413,23 @@ export class Pair {
   async stop(): Promise<void> {
     await Promise.allSettled([this.etcd.stop(), this.tetcd.stop()]);
   }
+}
+
+/** One test per step of `script`, run in order against a fresh etcd and a fresh tetcd, outputs compared. */
+export function compareScript(title: string, script: readonly Step[], timeoutMs: number): void {
+  describe(title, { timeout: timeoutMs }, () => {
+    let pair: Pair | undefined;
+    before(async () => {
+      pair = await Pair.start();
+    });
+    after(async () => {
+      await pair?.stop();
+    });
+    for (const step of script) {
+      test(describeStep(step), () => {
+        if (pair === undefined) throw new Error("servers did not start");
+        pair.expectSame(step);
+      });
+    }
+  });
 }
