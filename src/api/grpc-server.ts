@@ -73,10 +73,18 @@ export class GrpcServer {
     clearTimeout(timer);
   }
 
+  /** Go gRPC's wording, which etcd's clients print. */
+  private unknownMethodMessage(path: string): string {
+    const [, service = "", name = ""] = /^\/([^/]*)\/(.*)$/.exec(path) ?? [];
+    const serviceKnown = [...this.methods.keys()].some((known) => known.startsWith(`/${service}/`));
+    return serviceKnown ? `unknown method ${name} for service ${service}` : `unknown service ${service}`;
+  }
+
   private onStream(stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders): void {
     stream.on("error", () => undefined);
-    const method = this.methods.get(String(headers[":path"]));
-    if (method === undefined) return sendStatus(stream, GrpcCode.Unimplemented, `unknown method ${String(headers[":path"])}`);
+    const path = String(headers[":path"]);
+    const method = this.methods.get(path);
+    if (method === undefined) return sendStatus(stream, GrpcCode.Unimplemented, this.unknownMethodMessage(path));
     if (!String(headers["content-type"] ?? "").startsWith("application/grpc")) {
       stream.respond({ ":status": 415 }, { endStream: true });
       return;

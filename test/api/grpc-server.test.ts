@@ -5,7 +5,7 @@ import * as grpc from "@grpc/grpc-js";
 import { serviceDefinition, unary } from "../../src/api/grpc.js";
 import { encodeGrpcMessage, FrameReader, frameMessage } from "../../src/api/grpc-frames.js";
 import { GrpcServer, type ServerCall } from "../../src/api/grpc-server.js";
-import { KV, Watch } from "../../src/gen/etcdserverpb/rpc_pb.js";
+import { KV, Lease, Watch } from "../../src/gen/etcdserverpb/rpc_pb.js";
 import * as rpc from "../../src/gen/etcdserverpb/rpc_pb.js";
 import { EtcdError, GrpcCode } from "../../src/server/errors.js";
 import { ServiceClient } from "../support/client.js";
@@ -78,7 +78,14 @@ describe("gRPC server", { timeout: 30_000 }, () => {
         const large = await client.call("range", rpc.RangeRequestSchema, { key: Buffer.alloc(100) });
         assert.deepEqual(large, { ok: false, code: 8, message: "grpc: received message larger than max (102 vs. 64)" });
         const unknown = await client.call("put", rpc.PutRequestSchema, { key: Buffer.from("k") });
-        assert.ok(!unknown.ok && unknown.code === 12);
+        assert.deepEqual(unknown, { ok: false, code: 12, message: "unknown method Put for service etcdserverpb.KV" });
+        const lease = new ServiceClient(Lease, endpoint);
+        try {
+          const unknownService = await lease.call("leaseLeases", rpc.LeaseLeasesRequestSchema, {});
+          assert.deepEqual(unknownService, { ok: false, code: 12, message: "unknown service etcdserverpb.Lease" });
+        } finally {
+          lease.close();
+        }
       } finally {
         client.close();
       }
