@@ -186,15 +186,15 @@ function normalize(spec: FlagSpec, value: string): string {
   return value;
 }
 
-/** Clustering is its own issue: for now the initial cluster must be this member alone. */
+/** What etcd checks of the cluster flags before starting. */
 function checkCluster(config: ServerConfig): void {
-  const members = [...config.initialCluster.keys()];
-  if (members.length !== 1 || members[0] !== config.name) {
-    throw new ConfigError(`--initial-cluster with members other than "${config.name}" is not supported yet by tetcd (single-member clusters only)`);
-  }
-  if (config.initialClusterState === "existing") throw new ConfigError("--initial-cluster-state=existing is not supported yet by tetcd");
   for (const url of [...config.listenClientUrls, ...config.listenPeerUrls]) {
     if (url.protocol === "https:" || url.protocol === "unixs:") throw new ConfigError(`TLS listener ${url.href} is not supported yet by tetcd`);
+  }
+  for (const urls of config.initialCluster.values()) {
+    for (const url of urls) {
+      if (url.startsWith("https:")) throw new ConfigError(`TLS peer URL ${url} is not supported yet by tetcd`);
+    }
   }
 }
 

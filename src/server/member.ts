@@ -30,16 +30,19 @@ import {
 import { leaseLimits } from "../lease/lessor.js";
 import { StoreError } from "../mvcc/errors.js";
 import { keyToBytes } from "../mvcc/keys.js";
+import { PeerTransport } from "../transport/peer-transport.js";
+import { EntryType, ErrProposalDropped, type Entry } from "../raft/index.js";
 import type { MemberStorage } from "./storage.js";
-import { openStorage, startRecords } from "./storage.js";
+import { openStorage, storeAppliedTerm, storeIds } from "./storage.js";
+import { startRaft, type RaftStart } from "./bootstrap.js";
+import { ConfChangeApplier, type ConfChangeResult } from "./conf-changes.js";
+import { RaftNode } from "./raft-node.js";
 import { Applier, toEtcdError, type ApplyResponse, type ApplyResult } from "./applier.js";
 import type { ServerConfig } from "./config.js";
 import * as errors from "./errors.js";
 import { IdGenerator } from "./ids.js";
 import type { Logger } from "./logger.js";
 import { executeRange } from "./range.js";
-import type { LogEntry } from "./replicated-log.js";
-import { SingleMemberLog } from "./single-member-log.js";
 import { isTxnReadOnly, isTxnSerializable, compareToPath, executeAlongPath } from "./txn.js";
 import { quotaCost } from "./quota.js";
 
@@ -53,66 +56,125 @@ function raftRequest(init: MessageInitShape<typeof InternalRaftRequestSchema>): 
 
 /** How often the member looks for leases that ran out. */
 const leaseExpiryCheckMs = 500;
+/** How often proposals past their deadline are answered with a timeout. */
+const deadlineCheckMs = 100;
+/** etcd refuses new proposals when applying lags committing by more than this. */
+const maxAppliedLag = 5000;
 
 interface Waiter {
   resolve: (result: ApplyResult) => void;
+  deadlineMs: number;
+  /** The leader when the request was proposed, to tell a timeout caused by a leader change. */
+  leader: bigint;
+  /** Set while the proposal waits for a leader to take it. */
+  data?: Uint8Array;
 }
 
 /**
- * One member: takes client requests, proposes writes to the log, applies
+ * One member: takes client requests, proposes writes through raft, applies
  * committed entries to the store and answers each request when its own entry
- * has been applied. Reads are served from the local store.
+ * has been applied. Reads are served from the local store, after a ReadIndex
+ * round unless serializable.
  */
 export class EtcdServer {
   readonly memberId: bigint;
   readonly clusterId: bigint;
   private readonly storage: MemberStorage;
   private readonly applier: Applier;
-  private readonly log: SingleMemberLog;
+  readonly raft: RaftNode;
+  private readonly transport: PeerTransport;
   private readonly ids: IdGenerator;
   private readonly waiters = new Map<bigint, Waiter>();
+  /** Proposals that found no leader, retried when one is elected. */
+  private readonly blocked = new Set<bigint>();
+  private applyWaiters: Array<{ index: number; resolve: () => void }> = [];
   appliedIndex: number;
   private failure: Error | undefined;
-  private appliedSinceSnapshot = 0;
-  private expiryTimer: NodeJS.Timeout | undefined;
-  private checkpointTimer: NodeJS.Timeout | undefined;
-  private purging = false;
+  private timers: NodeJS.Timeout[] = [];
+  readonly requestTimeoutMs: number;
+  private readonly confChanges: ConfChangeApplier;
 
   private constructor(
     readonly config: ServerConfig,
     private readonly logger: Logger,
     storage: MemberStorage,
+    start: RaftStart,
+    transport: PeerTransport,
   ) {
     this.storage = storage;
-    this.memberId = storage.memberId;
-    this.clusterId = storage.clusterId;
+    this.memberId = start.memberId;
+    this.clusterId = start.clusterId;
+    this.transport = transport;
     // etcd's minimum lease TTL: one and a half election timeouts, in whole ticks, rounded up to seconds.
     const electionTicks = Math.floor(config.electionTimeoutMs / config.heartbeatIntervalMs);
     const minLeaseTtlSeconds = Math.ceil((Math.floor((3 * electionTicks) / 2) * config.heartbeatIntervalMs) / 1000);
     this.applier = new Applier(storage.store, storage.lessor, storage.alarms, minLeaseTtlSeconds);
     this.ids = new IdGenerator(this.memberId, Date.now());
     this.appliedIndex = storage.store.consistentIndex();
-    this.log = new SingleMemberLog(storage.wal, storage.term, this.memberId, storage.lastIndex, (entries) => this.apply(entries), (error) => this.fail(error));
+    this.requestTimeoutMs = 5000 + 2 * config.electionTimeoutMs;
+    this.raft = new RaftNode({
+      id: this.memberId,
+      node: start.node,
+      storage: start.raftStorage,
+      wal: storage.wal,
+      transport,
+      heartbeatIntervalMs: config.heartbeatIntervalMs,
+      requestTimeoutMs: this.requestTimeoutMs,
+      apply: (entries) => this.apply(entries),
+      onLeaderChange: (leader, isLeader) => this.leaderChanged(leader, isLeader),
+      onFailure: (error) => this.fail(error),
+    });
+    this.confChanges = new ConfChangeApplier(this.memberId, storage.membership, storage.backend, transport, this.raft, logger);
   }
 
-  /** Opens the data directory, replays what the backend has not applied, and is ready to serve. */
+  /**
+   * Opens the data directory, starts raft (a new cluster, or a restart from the
+   * WAL), connects to the other members, and resolves once this member has
+   * published itself through the log: from then on it serves.
+   */
   static async start(config: ServerConfig, logger: Logger): Promise<EtcdServer> {
     const storage = openStorage(config);
-    await storage.wal.append(storage.startRecords);
-    const server = new EtcdServer(config, logger, storage);
-    if (storage.unapplied.length > 0) {
-      logger.info("replaying WAL entries", { from: storage.unapplied[0]!.index, to: storage.unapplied[storage.unapplied.length - 1]!.index });
-      server.apply(storage.unapplied);
-    }
-    // A single member leads from the start: it gives every lease its full TTL, then expires them.
-    storage.lessor.promote();
-    server.expiryTimer = setInterval(() => server.revokeExpiredLeases(), leaseExpiryCheckMs);
-    server.expiryTimer.unref();
+    const start = startRaft(config, storage);
+    if (start.firstRecords.length > 0) await storage.wal.append(start.firstRecords);
+    if (storage.backendIds === undefined) storage.backend.write(() => storeIds(storage.backend, start.memberId, start.clusterId));
+    const transport = new PeerTransport({
+      memberId: start.memberId,
+      clusterId: start.clusterId,
+      listenUrls: config.listenPeerUrls.map((url) => url.origin.replace("//localhost:", "//127.0.0.1:")),
+      logger,
+    });
+    await transport.start();
+    for (const peer of start.initialPeers) transport.addPeer(peer.id, peer.peerUrls);
+    const server = new EtcdServer(config, logger, storage, start, transport);
+    // A lone voter need not wait an election timeout to lead.
+    const confState = start.node.status().confState;
+    if (confState.voters.length === 1 && confState.voters[0] === start.memberId) server.raft.campaign();
+    else server.raft.schedule();
+    server.timers.push(setInterval(() => server.revokeExpiredLeases(), leaseExpiryCheckMs));
+    server.timers.push(setInterval(() => server.expireWaiters(), deadlineCheckMs));
     if (config.leaseCheckpointEnabled) {
-      server.checkpointTimer = setInterval(() => server.proposeCheckpoints(storage.lessor.checkpoints()), config.leaseCheckpointIntervalMs);
-      server.checkpointTimer.unref();
+      server.timers.push(setInterval(() => server.proposeCheckpoints(storage.lessor.checkpoints()), config.leaseCheckpointIntervalMs));
     }
+    for (const timer of server.timers) timer.unref();
+    await server.publish();
     return server;
+  }
+
+  /** Publishes this member's name and client URLs through the log, retrying until applied. */
+  private async publish(): Promise<void> {
+    const request = raftRequest({
+      clusterMemberAttrSet: { memberID: this.memberId, memberAttributes: { name: this.config.name, clientUrls: this.config.advertiseClientUrls } },
+    });
+    for (;;) {
+      if (this.failure !== undefined) throw this.failure;
+      try {
+        await this.propose(request);
+        return;
+      } catch (error) {
+        if (error === errors.ErrStopped) throw error;
+        this.logger.warn("failed to publish local member to cluster through raft", { error: String(error) });
+      }
+    }
   }
 
   /** Proposes the revoke of leases that ran out, at most etcd's rate of revokes per second. */
@@ -158,7 +220,7 @@ export class EtcdServer {
   }
 
   get term(): number {
-    return this.log.term;
+    return this.raft.term;
   }
 
   get store() {
@@ -178,11 +240,15 @@ export class EtcdServer {
   }
 
   get leaderId(): bigint {
-    return this.log.leaderId;
+    return this.raft.leaderId;
   }
 
   get commitIndex(): number {
-    return this.log.commitIndex;
+    return this.raft.commitIndex;
+  }
+
+  get membership() {
+    return this.storage.membership;
   }
 
   async range(request: RangeRequest): Promise<RangeResponse> {
@@ -227,8 +293,17 @@ export class EtcdServer {
 
   /** Waits until every write acknowledged before the call is visible locally. */
   async linearizableRead(): Promise<void> {
-    const index = await this.log.readIndex();
-    while (this.appliedIndex < index) await new Promise((resolve) => setImmediate(resolve));
+    if (this.failure !== undefined) throw errors.ErrStopped;
+    const index = await this.raft.readIndex();
+    await this.applied(index);
+  }
+
+  /** Resolves once entries up to `index` are applied here. */
+  applied(index: number): Promise<void> {
+    if (this.appliedIndex >= index) return Promise.resolve();
+    return new Promise((resolve) => {
+      this.applyWaiters.push({ index, resolve });
+    });
   }
 
   private readOnlyTxn(request: TxnRequest): TxnResponse {
@@ -278,14 +353,56 @@ export class EtcdServer {
 
   private proposeForResult(request: InternalRaftRequest): Promise<ApplyResult> {
     if (this.failure !== undefined) return Promise.reject(errors.ErrStopped);
+    if (this.raft.commitIndex > this.appliedIndex + maxAppliedLag) return Promise.reject(errors.ErrTooManyRequests);
     const id = this.ids.generate();
     request.header = create(RequestHeaderSchema, { ID: id });
     const data = toBinary(InternalRaftRequestSchema, request);
     if (data.length > this.config.maxRequestBytes) return Promise.reject(errors.ErrRequestTooLarge);
     return new Promise<ApplyResult>((resolve) => {
-      this.waiters.set(id, { resolve });
-      this.log.propose(data);
+      const waiter: Waiter = { resolve, deadlineMs: performance.now() + this.requestTimeoutMs, leader: this.raft.leaderId };
+      this.waiters.set(id, waiter);
+      this.submit(id, waiter, data);
     });
+  }
+
+  /** Hands a proposal to raft, or keeps it until there is a leader to take it. */
+  private submit(id: bigint, waiter: Waiter, data: Uint8Array): void {
+    try {
+      this.raft.propose(data);
+      waiter.data = undefined;
+      this.blocked.delete(id);
+    } catch (error) {
+      if (error !== ErrProposalDropped) throw error;
+      waiter.data = data;
+      this.blocked.add(id);
+    }
+  }
+
+  /** Answers proposals that outlived the request timeout, as etcd does. */
+  private expireWaiters(): void {
+    const now = performance.now();
+    for (const [id, waiter] of this.waiters) {
+      if (waiter.deadlineMs > now) continue;
+      this.waiters.delete(id);
+      this.blocked.delete(id);
+      waiter.resolve({ error: waiter.leader !== this.raft.leaderId ? errors.ErrTimeoutDueToLeaderFail : errors.ErrTimeout });
+    }
+  }
+
+  private leaderChanged(leader: bigint, isLeader: boolean): void {
+    this.logger.info(leader === 0n ? "raft.node lost leader" : "raft.node elected leader", {
+      "local-member-id": this.memberId.toString(16),
+      leader: leader.toString(16),
+      term: this.raft.term,
+    });
+    // Only the leader expires leases; a new leader gives each its full TTL again.
+    if (isLeader) this.storage.lessor.promote();
+    else this.storage.lessor.demote();
+    if (leader === 0n) return;
+    for (const id of [...this.blocked]) {
+      const waiter = this.waiters.get(id);
+      if (waiter?.data !== undefined) this.submit(id, waiter, waiter.data);
+    }
   }
 
   private unwrap(result: ApplyResult): ApplyResponse {
@@ -293,66 +410,63 @@ export class EtcdServer {
     return result.response!;
   }
 
-  /** Applies committed entries in one backend transaction, then answers their waiters. */
-  private apply(entries: LogEntry[]): void {
-    const results: Array<[bigint, ApplyResult]> = [];
+  /**
+   * Applies committed entries in one backend transaction, then answers their
+   * waiters. Conf changes take effect in raft and in the membership together.
+   */
+  private apply(entries: Entry[]): void {
+    const results: Array<[bigint, ApplyResult | ConfChangeResult]> = [];
     this.backend.write(() => {
       for (const entry of entries) {
         if (entry.index <= this.appliedIndex) continue;
-        const request = fromBinary(InternalRaftRequestSchema, entry.data);
-        const result = this.applier.apply(request);
-        const id = request.header?.ID ?? 0n;
-        if (this.waiters.has(id)) results.push([id, result]);
+        if (entry.type === EntryType.EntryNormal) {
+          if (entry.data.length > 0) {
+            const request = fromBinary(InternalRaftRequestSchema, entry.data);
+            const result = request.clusterMemberAttrSet !== undefined ? this.confChanges.setAttributes(request.clusterMemberAttrSet) : this.applier.apply(request);
+            const id = request.header?.ID ?? 0n;
+            if (this.waiters.has(id)) results.push([id, result]);
+          }
+        } else {
+          const outcome = this.confChanges.apply(entry);
+          if (this.waiters.has(outcome.id)) results.push([outcome.id, outcome.result]);
+        }
         this.storage.store.setConsistentIndex(entry.index);
         this.appliedIndex = entry.index;
       }
+      const last = entries[entries.length - 1];
+      if (last !== undefined) storeAppliedTerm(this.backend, last.term);
     });
     for (const [id, result] of results) {
-      this.waiters.get(id)?.resolve(result);
+      this.waiters.get(id)?.resolve(result as ApplyResult);
       this.waiters.delete(id);
     }
-    this.appliedSinceSnapshot += entries.length;
-    if (this.appliedSinceSnapshot >= this.config.snapshotCount) void this.purgeWal();
+    if (this.applyWaiters.length > 0) {
+      const ready = this.applyWaiters.filter((waiter) => waiter.index <= this.appliedIndex);
+      this.applyWaiters = this.applyWaiters.filter((waiter) => waiter.index > this.appliedIndex);
+      for (const waiter of ready) waiter.resolve();
+    }
+    if (this.confChanges.removedSelf) void this.removedFromCluster();
   }
 
-  /**
-   * Once --snapshot-count entries are applied, the WAL is cut: a new segment is
-   * started, and the older ones are deleted once every entry in them is applied
-   * and the backend holding those effects is on disk.
-   */
-  private async purgeWal(): Promise<void> {
-    if (this.purging) return;
-    this.purging = true;
-    this.appliedSinceSnapshot = 0;
-    try {
-      const sequence = await this.storage.wal.rotate(startRecords(this.memberId, this.clusterId, this.term));
-      // Every entry in the older segments was proposed before the rotation.
-      const lastInOldSegments = this.log.lastIndex;
-      while (this.appliedIndex < lastInOldSegments && this.failure === undefined) await new Promise((resolve) => setImmediate(resolve));
-      await this.backend.flushed();
-      if (this.failure === undefined) this.storage.wal.purgeBefore(sequence);
-    } catch (error) {
-      this.fail(error as Error);
-    } finally {
-      this.purging = false;
-    }
+  private async removedFromCluster(): Promise<void> {
+    this.logger.warn("the member has been permanently removed from the cluster");
+    this.fail(new Error("the member has been permanently removed from the cluster"));
   }
 
   private fail(error: Error): void {
-    // A storage failure is never swallowed: the member stops serving writes.
+    if (this.failure !== undefined) return;
     this.failure = error;
-    this.logger.error("storage failure; member stops accepting writes", { error: error.message });
+    this.logger.error("member stops accepting writes", { error: error.message });
     for (const waiter of this.waiters.values()) waiter.resolve({ error: errors.ErrStopped });
     this.waiters.clear();
   }
 
   async close(): Promise<void> {
-    clearInterval(this.expiryTimer);
-    clearInterval(this.checkpointTimer);
-    await this.log.close();
+    for (const timer of this.timers) clearInterval(timer);
+    await this.raft.stop();
+    this.fail(errors.ErrStopped);
     await this.store.compactionsDone();
     await this.storage.wal.close();
     await this.backend.close();
   }
 }
-

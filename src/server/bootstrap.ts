@@ -1,0 +1,123 @@
+import { MemoryStorage, RawNode, SeededRandom, type Config as RaftConfig } from "../raft/index.js";
+import type { WalRecord } from "../wal/record.js";
+import { ConfigError, type ServerConfig } from "./config.js";
+import { clusterIdFromMembers, memberIdFromPeerUrls } from "./ids.js";
+import { encodeMember, type Member } from "./membership.js";
+import { appliedConfState, appliedTerm, DataDirError, type MemberStorage } from "./storage.js";
+import { metadataRecord } from "./wal-records.js";
+
+/** How a member's raft node begins. */
+export interface RaftStart {
+  memberId: bigint;
+  clusterId: bigint;
+  node: RawNode;
+  raftStorage: MemoryStorage;
+  /** Records to write to the WAL before anything else (the ids of a new member). */
+  firstRecords: WalRecord[];
+  /** Members known before any entry is applied: the others to connect to. */
+  initialPeers: Member[];
+}
+
+/** The raft settings every start shares. */
+function raftConfig(config: ServerConfig, memberId: bigint, storage: MemoryStorage, applied: number): RaftConfig {
+  return {
+    id: memberId,
+    storage,
+    applied,
+    electionTick: Math.floor(config.electionTimeoutMs / config.heartbeatIntervalMs),
+    heartbeatTick: 1,
+    checkQuorum: true,
+    preVote: true,
+    maxSizePerMessageBytes: 1024 * 1024,
+    maxInflightMessages: 4096 / 8,
+    maxUncommittedEntriesSizeBytes: 1 << 30,
+    random: new SeededRandom(Number(memberId & 0xffff_ffffn) ^ Date.now()),
+  };
+}
+
+/**
+ * Starts raft from the data directory: a restart when the WAL or backend holds
+ * the member's ids (cluster flags are then ignored, as etcd ignores them), a
+ * new cluster from --initial-cluster otherwise.
+ */
+export function startRaft(config: ServerConfig, storage: MemberStorage): RaftStart {
+  const ids = storage.walState.ids ?? storage.backendIds;
+  if (ids !== undefined) return restart(config, storage, ids);
+  if (storage.walState.entries.length > 0 || storage.store.consistentIndex() > 0) {
+    throw new DataDirError(`data dir ${config.dataDir}: neither the WAL nor the backend holds the member's ids`);
+  }
+  if (config.initialClusterState === "existing") throw new ConfigError("--initial-cluster-state=existing is not supported yet by tetcd");
+  return bootstrapNewCluster(config);
+}
+
+/** The members of --initial-cluster, with ids derived from their peer URLs and the cluster token. */
+export function initialMembers(config: ServerConfig): Member[] {
+  return [...config.initialCluster].map(([name, peerUrls]) => ({
+    id: memberIdFromPeerUrls(peerUrls, config.initialClusterToken),
+    name,
+    peerUrls,
+    clientUrls: [],
+    isLearner: false,
+  }));
+}
+
+function bootstrapNewCluster(config: ServerConfig): RaftStart {
+  const members = initialMembers(config);
+  const self = members.find((member) => member.name === config.name);
+  if (self === undefined) throw new ConfigError(`couldn't find local name "${config.name}" in the initial cluster configuration`);
+  const advertised = [...config.initialAdvertisePeerUrls].sort().join(",");
+  if ([...self.peerUrls].sort().join(",") !== advertised) {
+    throw new ConfigError(
+      `--initial-cluster has ${config.name}=${self.peerUrls.join(",")} but missing from --initial-advertise-peer-urls=${config.initialAdvertisePeerUrls.join(",")}`,
+    );
+  }
+  const ids = new Set(members.map((member) => member.id));
+  if (ids.size !== members.length) throw new ConfigError("--initial-cluster has duplicate peer URLs");
+  const clusterId = clusterIdFromMembers([...ids]);
+  const raftStorage = new MemoryStorage();
+  const node = new RawNode(raftConfig(config, self.id, raftStorage, 0));
+  node.bootstrap(members.map((member) => ({ id: member.id, context: encodeMember(member) })));
+  return {
+    memberId: self.id,
+    clusterId,
+    node,
+    raftStorage,
+    firstRecords: [metadataRecord(self.id, clusterId)],
+    initialPeers: members.filter((member) => member.id !== self.id),
+  };
+}
+
+/**
+ * A restart: the backend is the snapshot (its applied index, term and raft
+ * configuration are stored with its data), and the WAL supplies the entries
+ * after it and the last hard state.
+ */
+function restart(config: ServerConfig, storage: MemberStorage, ids: { memberId: bigint; clusterId: bigint }): RaftStart {
+  const { walState, backend } = storage;
+  const raftStorage = new MemoryStorage();
+  const applied = storage.store.consistentIndex();
+  if (applied > 0) {
+    const confState = appliedConfState(backend);
+    if (confState === undefined) throw new DataDirError(`data dir ${config.dataDir}: the backend has applied entries but no raft configuration`);
+    raftStorage.applySnapshot({ data: new Uint8Array(0), metadata: { index: applied, term: appliedTerm(backend), confState } });
+  }
+  const entries = walState.entries.filter((entry) => entry.index > applied);
+  if (entries.length > 0 && entries[0]!.index !== applied + 1) {
+    throw new DataDirError(`data dir ${config.dataDir}: the WAL misses entries ${applied + 1} to ${entries[0]!.index - 1} after the backend's applied index`);
+  }
+  const walLastIndex = walState.entries[walState.entries.length - 1]?.index ?? walState.snapshot?.index ?? 0;
+  if (applied > walLastIndex) {
+    throw new DataDirError(`data dir ${config.dataDir}: the backend has applied index ${applied} but the WAL ends at ${walLastIndex}`);
+  }
+  raftStorage.append(entries);
+  // Commit-only hard states are not written durably; what the backend applied was committed.
+  const hardState = walState.hardState;
+  raftStorage.setHardState({ ...hardState, commit: Math.max(hardState.commit, applied) });
+  return {
+    ...ids,
+    node: new RawNode(raftConfig(config, ids.memberId, raftStorage, applied)),
+    raftStorage,
+    firstRecords: walState.ids === undefined ? [metadataRecord(ids.memberId, ids.clusterId)] : [],
+    initialPeers: storage.membership.list().filter((member) => member.id !== ids.memberId),
+  };
+}
