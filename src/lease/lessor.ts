@@ -44,10 +44,22 @@ export class Lessor implements LeaseAttachments {
     private readonly backend: Backend,
     private readonly clockMs: () => number = () => performance.now(),
   ) {
-    backend.forEach("lease", (_, value) => {
+    this.load();
+  }
+
+  private load(): void {
+    this.backend.forEach("lease", (_, value) => {
       const { id, ttlSeconds, remainingTtlSeconds } = decodeLease(value);
       this.leases.set(id, { id, ttlSeconds, keys: new Set(), expiresAtMs: Infinity, retryRevokeAtMs: 0, remainingTtlSeconds });
     });
+  }
+
+  /** Forgets every lease and loads them again from the backend (replaced by a snapshot); the store attaches keys again. */
+  reload(): void {
+    this.leases.clear();
+    this.keyLeases.clear();
+    this.load();
+    if (this.primary) this.promote();
   }
 
   exists(id: bigint): boolean {

@@ -4,7 +4,7 @@ import { open, type Database, type RootDatabase } from "lmdb";
 
 /** The buckets of the backend, as in etcd's bbolt file. */
 export type BucketName = "key" | "meta" | "lease" | "alarm" | "members" | "members_removed" | "auth";
-const bucketNames: readonly BucketName[] = ["key", "meta", "lease", "alarm", "members", "members_removed", "auth"];
+export const bucketNames: readonly BucketName[] = ["key", "meta", "lease", "alarm", "members", "members_removed", "auth"];
 
 export interface BackendOptions {
   /** Directory of the LMDB environment (it holds data.mdb and lock.mdb). */
@@ -175,6 +175,22 @@ export class Backend {
   /** Visits every record of `bucket` in key order as LMDB holds it (see `range`). */
   forEach(bucket: BucketName, visit: (key: Buffer, value: Buffer) => void): void {
     for (const { key, value } of this.bucket(bucket).getRange({})) visit(key, value);
+  }
+
+  /**
+   * Every record of `bucket` as of the last write transaction, buffered writes
+   * included. Synchronous, so a caller reading several buckets in one turn of
+   * the event loop sees one consistent state.
+   */
+  records(bucket: BucketName): Array<{ key: Buffer; value: Buffer }> {
+    const pending = this.buffer.get(bucket)!;
+    const result: Array<{ key: Buffer; value: Buffer }> = [];
+    for (const { key, value } of this.bucket(bucket).getRange({})) {
+      const copy = Buffer.from(key);
+      if (!pending.has(copy.toString("latin1"))) result.push({ key: copy, value: Buffer.from(value) });
+    }
+    for (const write of pending.values()) if (write.value !== undefined) result.push({ key: write.key, value: write.value });
+    return result;
   }
 
   /** Resolves when every write transaction so far is in LMDB and on disk. */

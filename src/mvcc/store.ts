@@ -49,13 +49,14 @@ const metaFinishedCompaction = Buffer.from("finishedCompactRev");
  * under their revision; the in-memory tree index maps each key to its history.
  */
 export class KvStore {
-  private readonly index = new TreeIndex();
+  private index = new TreeIndex();
   /** The revision of the last committed write transaction; 1 for an empty store. */
   currentRevision = 1;
   /** Reads below this revision fail; -1 before the first compaction. */
   compactRevision = -1;
   private compactionRunning: Promise<void> = Promise.resolve();
   private observers: ChangeObserver[] = [];
+  private restoreListeners: Array<() => void> = [];
 
   constructor(
     readonly backend: Backend,
@@ -204,6 +205,24 @@ export class KvStore {
       hash = crc32c(value, crc32c(key, hash));
     });
     return { hash, currentRevision, compactRevision };
+  }
+
+  /**
+   * Forgets the in-memory state and rebuilds it from the backend, after the
+   * backend was replaced by a snapshot; then tells the restore listeners
+   * (watchers must catch up from history).
+   */
+  reload(): void {
+    this.index = new TreeIndex();
+    this.currentRevision = 1;
+    this.compactRevision = -1;
+    this.restore();
+    for (const listener of this.restoreListeners) listener();
+  }
+
+  /** Calls `listener` after every reload. */
+  onRestore(listener: () => void): void {
+    this.restoreListeners.push(listener);
   }
 
   /** Rebuilds the index from the backend and finishes an interrupted compaction. */

@@ -47,6 +47,11 @@ export class WatchableStore implements WatcherRegistry {
   private closed = false;
 
   constructor(private readonly store: KvStore) {
+    // After the store is replaced by a snapshot, every watcher catches up from history.
+    store.onRestore(() => {
+      this.recent.clear();
+      for (const stream of this.streams) for (const watcher of stream.watchers.values()) if (watcher.group === "synced") this.setGroup(watcher, "unsynced");
+    });
     this.stopObserving = store.observe((changes, revision) => this.notify(changes, revision));
   }
 

@@ -11,7 +11,13 @@ export class Alarms {
   private readonly raised = new Map<string, Alarm>();
 
   constructor(private readonly backend: Backend) {
-    backend.forEach("alarm", (key) => {
+    this.reload();
+  }
+
+  /** Loads the alarms from the backend again (replaced by a snapshot). */
+  reload(): void {
+    this.raised.clear();
+    this.backend.forEach("alarm", (key) => {
       const alarm = { memberId: key.readBigUInt64BE(0), type: key.readUInt32BE(8) as AlarmType };
       this.raised.set(key.toString("hex"), alarm);
     });

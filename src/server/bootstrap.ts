@@ -1,17 +1,18 @@
-import { MemoryStorage, RawNode, SeededRandom, type Config as RaftConfig } from "../raft/index.js";
+import { RawNode, SeededRandom, type Config as RaftConfig } from "../raft/index.js";
+import { ServerRaftStorage } from "./snapshot.js";
 import type { WalRecord } from "../wal/record.js";
 import { ConfigError, type ServerConfig } from "./config.js";
 import { clusterIdFromMembers, memberIdFromPeerUrls } from "./ids.js";
 import { encodeMember, type Member } from "./membership.js";
 import { appliedConfState, appliedTerm, DataDirError, type MemberStorage } from "./storage.js";
-import { metadataRecord } from "./wal-records.js";
+import { metadataRecord, snapshotRecord } from "./wal-records.js";
 
 /** How a member's raft node begins. */
 export interface RaftStart {
   memberId: bigint;
   clusterId: bigint;
   node: RawNode;
-  raftStorage: MemoryStorage;
+  raftStorage: ServerRaftStorage;
   /** Records to write to the WAL before anything else (the ids of a new member). */
   firstRecords: WalRecord[];
   /** Members known before any entry is applied: the others to connect to. */
@@ -19,7 +20,7 @@ export interface RaftStart {
 }
 
 /** The raft settings every start shares. */
-function raftConfig(config: ServerConfig, memberId: bigint, storage: MemoryStorage, applied: number): RaftConfig {
+function raftConfig(config: ServerConfig, memberId: bigint, storage: ServerRaftStorage, applied: number): RaftConfig {
   return {
     id: memberId,
     storage,
@@ -74,7 +75,7 @@ function bootstrapNewCluster(config: ServerConfig): RaftStart {
   const ids = new Set(members.map((member) => member.id));
   if (ids.size !== members.length) throw new ConfigError("--initial-cluster has duplicate peer URLs");
   const clusterId = clusterIdFromMembers([...ids]);
-  const raftStorage = new MemoryStorage();
+  const raftStorage = new ServerRaftStorage();
   const node = new RawNode(raftConfig(config, self.id, raftStorage, 0));
   node.bootstrap(members.map((member) => ({ id: member.id, context: encodeMember(member) })));
   return {
@@ -94,30 +95,32 @@ function bootstrapNewCluster(config: ServerConfig): RaftStart {
  */
 function restart(config: ServerConfig, storage: MemberStorage, ids: { memberId: bigint; clusterId: bigint }): RaftStart {
   const { walState, backend } = storage;
-  const raftStorage = new MemoryStorage();
+  const raftStorage = new ServerRaftStorage();
   const applied = storage.store.consistentIndex();
+  const firstRecords: WalRecord[] = walState.ids === undefined ? [metadataRecord(ids.memberId, ids.clusterId)] : [];
   if (applied > 0) {
     const confState = appliedConfState(backend);
     if (confState === undefined) throw new DataDirError(`data dir ${config.dataDir}: the backend has applied entries but no raft configuration`);
-    raftStorage.applySnapshot({ data: new Uint8Array(0), metadata: { index: applied, term: appliedTerm(backend), confState } });
+    const metadata = { index: applied, term: appliedTerm(backend), confState };
+    raftStorage.applySnapshot({ data: new Uint8Array(0), metadata });
+    // Marks where the log continues from, should the WAL end before it.
+    firstRecords.push(snapshotRecord(metadata));
   }
   const entries = walState.entries.filter((entry) => entry.index > applied);
   if (entries.length > 0 && entries[0]!.index !== applied + 1) {
     throw new DataDirError(`data dir ${config.dataDir}: the WAL misses entries ${applied + 1} to ${entries[0]!.index - 1} after the backend's applied index`);
   }
-  const walLastIndex = walState.entries[walState.entries.length - 1]?.index ?? walState.snapshot?.index ?? 0;
-  if (applied > walLastIndex) {
-    throw new DataDirError(`data dir ${config.dataDir}: the backend has applied index ${applied} but the WAL ends at ${walLastIndex}`);
-  }
   raftStorage.append(entries);
-  // Commit-only hard states are not written durably; what the backend applied was committed.
+  // Commit-only hard states are not written durably; what the backend applied
+  // was committed. The backend may also be ahead of the WAL's last entry (an
+  // installed snapshot): the log then starts empty after it.
   const hardState = walState.hardState;
-  raftStorage.setHardState({ ...hardState, commit: Math.max(hardState.commit, applied) });
+  raftStorage.setHardState({ ...hardState, term: Math.max(hardState.term, appliedTerm(backend)), commit: Math.max(hardState.commit, applied) });
   return {
     ...ids,
     node: new RawNode(raftConfig(config, ids.memberId, raftStorage, applied)),
     raftStorage,
-    firstRecords: walState.ids === undefined ? [metadataRecord(ids.memberId, ids.clusterId)] : [],
+    firstRecords,
     initialPeers: storage.membership.list().filter((member) => member.id !== ids.memberId),
   };
 }

@@ -66,6 +66,14 @@ export class ConfChangeApplier {
     return { id: change.id, result: {} };
   }
 
+  /** Connects to every member of the membership and to no one else (after a snapshot replaced it). */
+  syncPeers(): void {
+    const members = this.membership.list().filter((member) => member.id !== this.memberId);
+    for (const id of this.transport.peerIds()) if (!members.some((member) => member.id === id)) this.transport.removePeer(id);
+    for (const member of members) if (this.transport.peerStatus(member.id) === undefined) this.transport.addPeer(member.id, member.peerUrls);
+    if (this.membership.isRemoved(this.memberId)) this.removedSelf = true;
+  }
+
   /** A member published its name and client URLs. */
   setAttributes(request: ClusterMemberAttrSetRequest): ApplyResult {
     this.membership.setAttributes(request.memberID, request.memberAttributes?.name ?? "", [...(request.memberAttributes?.clientUrls ?? [])]);

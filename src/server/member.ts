@@ -31,7 +31,9 @@ import { leaseLimits } from "../lease/lessor.js";
 import { StoreError } from "../mvcc/errors.js";
 import { keyToBytes } from "../mvcc/keys.js";
 import { PeerTransport } from "../transport/peer-transport.js";
-import { EntryType, ErrProposalDropped, type Entry } from "../raft/index.js";
+import { EntryType, ErrProposalDropped, type Entry, type Snapshot } from "../raft/index.js";
+import { LogCompactor } from "./log-compactor.js";
+import { encodeBackendSnapshot, installBackendSnapshot } from "./snapshot.js";
 import type { MemberStorage } from "./storage.js";
 import { openStorage, storeAppliedTerm, storeIds } from "./storage.js";
 import { startRaft, type RaftStart } from "./bootstrap.js";
@@ -93,6 +95,8 @@ export class EtcdServer {
   private timers: NodeJS.Timeout[] = [];
   readonly requestTimeoutMs: number;
   private readonly confChanges: ConfChangeApplier;
+  private readonly compactor: LogCompactor;
+  private appliedSinceCompaction = 0;
 
   private constructor(
     readonly config: ServerConfig,
@@ -121,9 +125,16 @@ export class EtcdServer {
       heartbeatIntervalMs: config.heartbeatIntervalMs,
       requestTimeoutMs: this.requestTimeoutMs,
       apply: (entries) => this.apply(entries),
+      installSnapshot: (snapshot) => this.installSnapshot(snapshot),
       onLeaderChange: (leader, isLeader) => this.leaderChanged(leader, isLeader),
       onFailure: (error) => this.fail(error),
     });
+    start.raftStorage.setSnapshotSource(() => ({
+      index: this.appliedIndex,
+      confState: this.raft.raw.status().confState,
+      data: encodeBackendSnapshot(this.backend),
+    }));
+    this.compactor = new LogCompactor(storage.wal, storage.backend, this.raft, start.raftStorage, start);
     this.confChanges = new ConfChangeApplier(this.memberId, storage.membership, storage.backend, transport, this.raft, logger);
   }
 
@@ -440,12 +451,35 @@ export class EtcdServer {
       this.waiters.get(id)?.resolve(result as ApplyResult);
       this.waiters.delete(id);
     }
-    if (this.applyWaiters.length > 0) {
-      const ready = this.applyWaiters.filter((waiter) => waiter.index <= this.appliedIndex);
-      this.applyWaiters = this.applyWaiters.filter((waiter) => waiter.index > this.appliedIndex);
-      for (const waiter of ready) waiter.resolve();
+    this.resolveApplyWaiters();
+    this.appliedSinceCompaction += entries.length;
+    if (this.appliedSinceCompaction >= this.config.snapshotCount) {
+      this.appliedSinceCompaction = 0;
+      this.compactor.compact(this.appliedIndex).catch((error: unknown) => this.fail(error as Error));
     }
     if (this.confChanges.removedSelf) void this.removedFromCluster();
+  }
+
+  /** Replaces the state machine with the leader's snapshot: the backend, then everything kept in memory from it. */
+  private async installSnapshot(snapshot: Snapshot): Promise<void> {
+    this.logger.info("applying snapshot", { "snapshot-index": snapshot.metadata.index, "snapshot-size-bytes": snapshot.data.length });
+    this.backend.write(() => installBackendSnapshot(this.backend, snapshot.data));
+    await this.backend.flushed();
+    this.storage.lessor.reload();
+    this.store.reload();
+    this.storage.membership.reload();
+    this.storage.alarms.reload();
+    this.appliedIndex = snapshot.metadata.index;
+    this.confChanges.syncPeers();
+    this.resolveApplyWaiters();
+    this.logger.info("applied snapshot", { "snapshot-index": snapshot.metadata.index });
+  }
+
+  private resolveApplyWaiters(): void {
+    if (this.applyWaiters.length === 0) return;
+    const ready = this.applyWaiters.filter((waiter) => waiter.index <= this.appliedIndex);
+    this.applyWaiters = this.applyWaiters.filter((waiter) => waiter.index > this.appliedIndex);
+    for (const waiter of ready) waiter.resolve();
   }
 
   private async removedFromCluster(): Promise<void> {

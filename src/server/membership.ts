@@ -53,11 +53,18 @@ export class Membership {
   private readonly removed = new Set<bigint>();
 
   constructor(private readonly backend: Backend) {
-    backend.forEach("members", (_, value) => {
+    this.reload();
+  }
+
+  /** Loads the membership from the backend again (replaced by a snapshot). */
+  reload(): void {
+    this.members.clear();
+    this.removed.clear();
+    this.backend.forEach("members", (_, value) => {
       const member = decodeMember(value);
       this.members.set(member.id, member);
     });
-    backend.forEach("members_removed", (key) => this.removed.add(BigInt(`0x${key.toString()}`)));
+    this.backend.forEach("members_removed", (key) => this.removed.add(BigInt(`0x${key.toString()}`)));
   }
 
   list(): Member[] {

@@ -6,22 +6,23 @@ import {
   StateType,
   type Entry,
   type HardState,
-  type MemoryStorage,
   type Message,
   type RandomSource,
   type Ready,
+  type Snapshot,
   type SoftState,
 } from "../raft/index.js";
 import type { PeerTransport } from "../transport/peer-transport.js";
 import type { WalRecord } from "../wal/record.js";
 import type { Wal } from "../wal/wal.js";
 import * as errors from "./errors.js";
+import type { ServerRaftStorage } from "./snapshot.js";
 import { entryRecord, hardStateRecord, snapshotRecord } from "./wal-records.js";
 
 export interface RaftNodeOptions {
   id: bigint;
   node: RawNode;
-  storage: MemoryStorage;
+  storage: ServerRaftStorage;
   wal: Wal;
   transport: PeerTransport;
   heartbeatIntervalMs: number;
@@ -29,6 +30,8 @@ export interface RaftNodeOptions {
   requestTimeoutMs: number;
   /** Applies committed entries in order (conf changes included); synchronous. */
   apply: (entries: Entry[]) => void;
+  /** Replaces the state machine with a snapshot from the leader; resolves once it is durable. */
+  installSnapshot: (snapshot: Snapshot) => Promise<void>;
   onLeaderChange: (leader: bigint, isLeader: boolean) => void;
   onFailure: (error: Error) => void;
 }
@@ -52,7 +55,7 @@ interface ReadBatch {
 export class RaftNode {
   readonly id: bigint;
   private readonly node: RawNode;
-  private readonly storage: MemoryStorage;
+  private readonly storage: ServerRaftStorage;
   private readonly wal: Wal;
   private readonly transport: PeerTransport;
   private readonly options: RaftNodeOptions;
@@ -66,6 +69,10 @@ export class RaftNode {
   private hardState: HardState;
   /** Index of the last entry known durable in this member's WAL. */
   private persistedIndex: number;
+  /** Index of the last entry handed to the WAL (durable or being written). */
+  writtenIndex: number;
+  /** The last hard state known durable. */
+  durableHardState: HardState;
   private readWaiting: ReadBatch["waiters"] = [];
   private readonly readBatches = new Map<string, ReadBatch>();
   private readonly idle: Array<() => void> = [];
@@ -79,6 +86,8 @@ export class RaftNode {
     this.transport = options.transport;
     this.hardState = this.storage.hardStateSnapshot();
     this.persistedIndex = this.storage.lastIndex();
+    this.writtenIndex = this.persistedIndex;
+    this.durableHardState = this.hardState;
     this.transport.onMessage((message) => this.step(message));
     this.transport.onUnreachable((peer) => {
       this.node.reportUnreachable(peer);
@@ -206,7 +215,10 @@ export class RaftNode {
     if (ready.softState !== undefined) this.changeSoftState(ready.softState);
     this.transport.send(ready.messages);
 
-    const durable = ready.committedEntries.filter((entry) => entry.index <= this.persistedIndex);
+    // The backend is the snapshot: it is replaced, and durable, before the WAL
+    // marks that the log continues after it.
+    if (ready.snapshot !== undefined) await this.options.installSnapshot(ready.snapshot);
+    const durable = ready.snapshot !== undefined ? [] : ready.committedEntries.filter((entry) => entry.index <= this.persistedIndex);
     if (durable.length > 0) this.options.apply(durable);
 
     const records: WalRecord[] = [];
@@ -217,10 +229,16 @@ export class RaftNode {
     // rides along with the next write that must be durable.
     if (ready.mustSync || ready.snapshot !== undefined) records.push(hardStateRecord(this.hardState));
     for (const entry of ready.entries) records.push(entryRecord(entry));
-    if (records.length > 0) await this.wal.append(records);
+    const lastEntry = ready.entries[ready.entries.length - 1];
+    if (lastEntry !== undefined) this.writtenIndex = lastEntry.index;
+    if (records.length > 0) {
+      const hardState = this.hardState;
+      await this.wal.append(records);
+      this.durableHardState = hardState;
+    }
     if (this.stopped) return;
 
-    if (ready.snapshot !== undefined) this.storage.applySnapshot(ready.snapshot);
+    if (ready.snapshot !== undefined) this.storage.applySnapshot({ data: new Uint8Array(0), metadata: ready.snapshot.metadata });
     if (ready.hardState !== undefined) this.storage.setHardState(ready.hardState);
     this.storage.append(ready.entries);
     this.persistedIndex = this.storage.lastIndex();

@@ -71,7 +71,8 @@ export class WalReplayError extends Error {
 /**
  * Replays a WAL's records in order. An entry at an index already seen replaces
  * that entry and everything after it (a new leader overwrote an uncommitted
- * tail); a gap in indexes is corruption.
+ * tail); a gap in indexes is corruption. Whether the entries reach back far
+ * enough is for the caller to judge against the backend's applied index.
  */
 export function replayWal(records: readonly WalRecord[]): WalState {
   const state: WalState = { ids: undefined, hardState: emptyHardState(), snapshot: undefined, entries: [] };
@@ -104,14 +105,15 @@ export function replayWal(records: readonly WalRecord[]): WalState {
 }
 
 function appendReplayed(state: WalState, entry: Entry): void {
-  const offset = state.snapshot?.index ?? 0;
-  if (entry.index <= offset) return;
-  const first = state.entries[0]?.index ?? offset + 1;
+  if (state.snapshot !== undefined && entry.index <= state.snapshot.index) return;
+  const first = state.entries[0]?.index;
+  // After a purge the WAL's entries start wherever its oldest kept segment does.
+  if (first === undefined || entry.index < first) {
+    state.entries = [entry];
+    return;
+  }
   const expected = first + state.entries.length;
   if (entry.index > expected) throw new WalReplayError(`missing entries before index ${entry.index} (have up to ${expected - 1})`);
-  if (entry.index < first) state.entries = [];
-  else if (entry.index < expected) state.entries.length = entry.index - first;
-  if (state.entries.length === 0 && entry.index !== offset + 1) throw new WalReplayError(`entries start at ${entry.index}, after snapshot ${offset}`);
+  state.entries.length = entry.index - first;
   state.entries.push(entry);
 }
-

@@ -156,6 +156,11 @@ export class PeerTransport {
     }
   }
 
+  /** The ids of the peers streamed to. */
+  peerIds(): bigint[] {
+    return [...this.peers.keys()];
+  }
+
   /** The sending side's state towards a peer (connected, queued, dropped); undefined for an unknown peer. */
   peerStatus(peerId: bigint): PeerStatus | undefined {
     return this.peers.get(peerId)?.status();

@@ -80,7 +80,9 @@ function recordOffsets(bytes: Uint8Array): number[] {
 async function startOutcome(dataDir: string): Promise<{ exitCode: number | null; listened: boolean; output: string }> {
   const port = await freePort();
   const url = `http://127.0.0.1:${port}`;
-  const child = spawn(process.execPath, [tetcdBin, "--data-dir", dataDir, "--listen-client-urls", url, "--advertise-client-urls", url], { stdio: ["ignore", "pipe", "pipe"] });
+  const peer = `http://127.0.0.1:${await freePort()}`;
+  const args = [tetcdBin, "--data-dir", dataDir, "--listen-client-urls", url, "--advertise-client-urls", url, "--listen-peer-urls", peer, "--initial-advertise-peer-urls", peer];
+  const child = spawn(process.execPath, args, { stdio: ["ignore", "pipe", "pipe"] });
   let output = "";
   child.stdout.on("data", (chunk: Buffer) => (output += chunk.toString()));
   child.stderr.on("data", (chunk: Buffer) => (output += chunk.toString()));

@@ -13,7 +13,7 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 async function withMember(body: (client: EtcdClient, endpoint: string) => Promise<void>): Promise<void> {
   const dataDir = temporaryDirectory("tetcd-lease");
-  const etcd = await startEtcd({ args: ["--data-dir", dataDir, "--listen-client-urls", "http://127.0.0.1:0"] });
+  const etcd = await startEtcd({ args: ["--data-dir", dataDir, "--listen-client-urls", "http://127.0.0.1:0", "--listen-peer-urls", "http://127.0.0.1:0"] });
   const client = new EtcdClient(etcd.clientAddresses[0]!);
   try {
     await body(client, etcd.clientAddresses[0]!);

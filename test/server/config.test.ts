@@ -71,7 +71,7 @@ describe("configuration", () => {
       ["--cert-file", "server.crt"],
       ["--client-cert-auth"],
       ["--auto-compaction-retention", "1h"],
-      ["--initial-cluster", "a=http://127.0.0.1:1,b=http://127.0.0.1:2", "--name", "a"],
+      ["--initial-cluster", "a=https://127.0.0.1:1,b=https://127.0.0.1:2", "--name", "a"],
       ["--auth-token", "jwt"],
       ["--max-wals", "0"],
       ["--grpc-keepalive-interval", "1m"],

@@ -11,7 +11,7 @@ const bytes = (value: string): Uint8Array => text.encode(value);
 
 async function withMember(args: string[], body: (client: EtcdClient, etcd: Etcd) => Promise<void>): Promise<void> {
   const dataDir = temporaryDirectory("tetcd-limits");
-  const etcd = await startEtcd({ args: ["--data-dir", dataDir, "--listen-client-urls", "http://127.0.0.1:0", ...args] });
+  const etcd = await startEtcd({ args: ["--data-dir", dataDir, "--listen-client-urls", "http://127.0.0.1:0", "--listen-peer-urls", "http://127.0.0.1:0", ...args] });
   const client = new EtcdClient(etcd.clientAddresses[0]!);
   try {
     await body(client, etcd);
@@ -79,7 +79,7 @@ describe("backend quota", { timeout: 120_000 }, () => {
   let dataDir: string;
   before(async () => {
     dataDir = temporaryDirectory("tetcd-quota");
-    etcd = await startEtcd({ args: ["--data-dir", dataDir, "--listen-client-urls", "http://127.0.0.1:0", "--quota-backend-bytes", String(256 * 1024)] });
+    etcd = await startEtcd({ args: ["--data-dir", dataDir, "--listen-client-urls", "http://127.0.0.1:0", "--listen-peer-urls", "http://127.0.0.1:0", "--quota-backend-bytes", String(256 * 1024)] });
     client = new EtcdClient(etcd.clientAddresses[0]!);
   });
   after(async () => {

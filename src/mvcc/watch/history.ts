@@ -71,6 +71,13 @@ export class RecentHistory {
     }
   }
 
+  /** Forgets everything held (the store was replaced by a snapshot). */
+  clear(): void {
+    this.revisions.length = 0;
+    this.head = 0;
+    this.bytes = 0;
+  }
+
   /** The oldest revision held, or undefined when empty. */
   oldestRevision(): number | undefined {
     return this.length() === 0 ? undefined : this.revisions[this.head]!.revision;
