@@ -1,9 +1,18 @@
 import { create } from "@bufbuild/protobuf";
 import type * as grpc from "@grpc/grpc-js";
-import { HashKVResponseSchema, ResponseHeaderSchema, StatusResponseSchema, type AlarmRequest, type HashKVRequest } from "../gen/etcdserverpb/rpc_pb.js";
+import {
+  HashKVResponseSchema,
+  MoveLeaderResponseSchema,
+  ResponseHeaderSchema,
+  StatusResponseSchema,
+  type AlarmRequest,
+  type HashKVRequest,
+  type MoveLeaderRequest,
+} from "../gen/etcdserverpb/rpc_pb.js";
 import { StoreError } from "../mvcc/errors.js";
 import { AlarmType } from "../server/alarms.js";
 import { toEtcdError } from "../server/applier.js";
+import * as errors from "../server/errors.js";
 import { etcdVersion, type EtcdServer } from "../server/member.js";
 import { unary } from "./grpc.js";
 import { fillHeader } from "./header.js";
@@ -23,8 +32,11 @@ export function maintenanceService(server: EtcdServer): grpc.UntypedServiceImple
           raftIndex: BigInt(server.commitIndex),
           raftTerm: BigInt(server.term),
           raftAppliedIndex: BigInt(server.appliedIndex),
-          errors: server.alarms.list().map((alarm) => `memberID:${alarm.memberId} alarm:${AlarmType[alarm.type]} `),
-          isLearner: false,
+          errors: [
+            ...server.alarms.list().map((alarm) => `memberID:${alarm.memberId} alarm:${AlarmType[alarm.type]} `),
+            ...(server.leaderId === 0n ? [errors.ErrNoLeader.message] : []),
+          ],
+          isLearner: server.membership.get(server.memberId)?.isLearner ?? false,
         }),
       );
     }),
@@ -38,6 +50,10 @@ export function maintenanceService(server: EtcdServer): grpc.UntypedServiceImple
         if (error instanceof StoreError) throw toEtcdError(error);
         throw error;
       }
+    }),
+    moveLeader: unary(async (request: MoveLeaderRequest) => {
+      await server.cluster.moveLeader(request.targetID);
+      return fillHeader(server, create(MoveLeaderResponseSchema));
     }),
     // etcd 3.4 leaves the header of alarm responses out.
     alarm: unary((request: AlarmRequest) => server.alarm(request)),

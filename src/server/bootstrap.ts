@@ -5,6 +5,7 @@ import { ConfigError, type ServerConfig } from "./config.js";
 import { clusterIdFromMembers, memberIdFromPeerUrls } from "./ids.js";
 import { encodeMember, type Member } from "./membership.js";
 import { appliedConfState, appliedTerm, DataDirError, type MemberStorage } from "./storage.js";
+import type { RemoteCluster } from "./peer-endpoints.js";
 import { metadataRecord, snapshotRecord } from "./wal-records.js";
 
 /** How a member's raft node begins. */
@@ -41,14 +42,49 @@ function raftConfig(config: ServerConfig, memberId: bigint, storage: ServerRaftS
  * the member's ids (cluster flags are then ignored, as etcd ignores them), a
  * new cluster from --initial-cluster otherwise.
  */
-export function startRaft(config: ServerConfig, storage: MemberStorage): RaftStart {
-  const ids = storage.walState.ids ?? storage.backendIds;
+export function startRaft(config: ServerConfig, storage: MemberStorage, remote: RemoteCluster | undefined): RaftStart {
+  const ids = existingIds(storage);
   if (ids !== undefined) return restart(config, storage, ids);
   if (storage.walState.entries.length > 0 || storage.store.consistentIndex() > 0) {
     throw new DataDirError(`data dir ${config.dataDir}: neither the WAL nor the backend holds the member's ids`);
   }
-  if (config.initialClusterState === "existing") throw new ConfigError("--initial-cluster-state=existing is not supported yet by tetcd");
+  if (config.initialClusterState === "existing") {
+    if (remote === undefined) throw new ConfigError("--initial-cluster-state=existing needs the cluster's members");
+    return joinExistingCluster(config, remote);
+  }
   return bootstrapNewCluster(config);
+}
+
+/** The member's ids when its data directory already holds them. */
+export function existingIds(storage: MemberStorage): { memberId: bigint; clusterId: bigint } | undefined {
+  return storage.walState.ids ?? storage.backendIds;
+}
+
+/** Peer URLs of the other members named in --initial-cluster, to ask a running cluster about itself. */
+export function otherInitialPeerUrls(config: ServerConfig): string[] {
+  return [...config.initialCluster].filter(([name]) => name !== config.name).flatMap(([, urls]) => urls);
+}
+
+/**
+ * Joins a running cluster that has already added this member (`member add`):
+ * its id is the one the cluster gave the member with these peer URLs; raft
+ * starts empty and learns the log, or a snapshot, from the leader.
+ */
+function joinExistingCluster(config: ServerConfig, remote: RemoteCluster): RaftStart {
+  const advertised = [...config.initialAdvertisePeerUrls].sort().join(",");
+  const self = remote.members.find((member) => [...member.peerUrls].sort().join(",") === advertised);
+  if (self === undefined) {
+    throw new ConfigError(`no member of cluster ${remote.clusterId.toString(16)} has peer URLs ${advertised}; add it first with "etcdctl member add"`);
+  }
+  const raftStorage = new ServerRaftStorage();
+  return {
+    memberId: self.id,
+    clusterId: remote.clusterId,
+    node: new RawNode(raftConfig(config, self.id, raftStorage, 0)),
+    raftStorage,
+    firstRecords: [metadataRecord(self.id, remote.clusterId)],
+    initialPeers: remote.members.filter((member) => member.id !== self.id),
+  };
 }
 
 /** The members of --initial-cluster, with ids derived from their peer URLs and the cluster token. */

@@ -17,6 +17,7 @@ export interface ServerConfig {
   initialCluster: Map<string, string[]>;
   initialClusterState: "new" | "existing";
   initialClusterToken: string;
+  strictReconfigCheck: boolean;
   quotaBackendBytes: number;
   maxRequestBytes: number;
   maxTxnOps: number;
@@ -141,6 +142,7 @@ function buildConfig(values: FlagValues): ServerConfig {
     initialCluster: parseInitialCluster(initialClusterText),
     initialClusterState,
     initialClusterToken: get("initial-cluster-token"),
+    strictReconfigCheck: get("strict-reconfig-check") === "true",
     quotaBackendBytes: quotaBackendBytes <= 0 ? defaultQuotaBackendBytes : Math.min(quotaBackendBytes, maxQuotaBackendBytes),
     maxRequestBytes: Number(get("max-request-bytes")),
     maxTxnOps: Number(get("max-txn-ops")),

@@ -69,3 +69,5 @@ export const ErrTimeoutDueToLeaderFail = error(GrpcCode.Unavailable, "etcdserver
 export const ErrTimeoutDueToConnectionLost = error(GrpcCode.Unavailable, "etcdserver: request timed out, possibly due to connection lost");
 export const ErrBadLeaderTransferee = error(GrpcCode.FailedPrecondition, "etcdserver: bad leader transferee");
 export const ErrNotSupportedForLearner = error(GrpcCode.Unavailable, "etcdserver: rpc not supported for learner");
+export const ErrTimeoutLeaderTransfer = error(GrpcCode.Unavailable, "etcdserver: request timed out, leader transfer took too long");
+export const ErrUnhealthy = error(GrpcCode.Unavailable, "etcdserver: unhealthy cluster");

@@ -31,12 +31,14 @@ import { leaseLimits } from "../lease/lessor.js";
 import { StoreError } from "../mvcc/errors.js";
 import { keyToBytes } from "../mvcc/keys.js";
 import { PeerTransport } from "../transport/peer-transport.js";
-import { EntryType, ErrProposalDropped, type Entry, type Snapshot } from "../raft/index.js";
+import { EntryType, ErrProposalDropped, type ConfChange, type Entry, type Snapshot } from "../raft/index.js";
 import { LogCompactor } from "./log-compactor.js";
+import { ClusterOps } from "./cluster-ops.js";
 import { encodeBackendSnapshot, installBackendSnapshot } from "./snapshot.js";
 import type { MemberStorage } from "./storage.js";
 import { openStorage, storeAppliedTerm, storeIds } from "./storage.js";
-import { startRaft, type RaftStart } from "./bootstrap.js";
+import { existingIds, otherInitialPeerUrls, startRaft, type RaftStart } from "./bootstrap.js";
+import { fetchRemoteCluster, servePeerEndpoint } from "./peer-endpoints.js";
 import { ConfChangeApplier, type ConfChangeResult } from "./conf-changes.js";
 import { RaftNode } from "./raft-node.js";
 import { Applier, toEtcdError, type ApplyResponse, type ApplyResult } from "./applier.js";
@@ -68,8 +70,8 @@ interface Waiter {
   deadlineMs: number;
   /** The leader when the request was proposed, to tell a timeout caused by a leader change. */
   leader: bigint;
-  /** Set while the proposal waits for a leader to take it. */
-  data?: Uint8Array;
+  /** Set while the proposal waits for a leader to take it: hands it to raft again. */
+  retry?: () => void;
 }
 
 /**
@@ -96,6 +98,8 @@ export class EtcdServer {
   readonly requestTimeoutMs: number;
   private readonly confChanges: ConfChangeApplier;
   private readonly compactor: LogCompactor;
+  /** Membership changes and leadership transfer, as the Cluster and Maintenance services ask for them. */
+  readonly cluster: ClusterOps;
   private appliedSinceCompaction = 0;
 
   private constructor(
@@ -134,6 +138,7 @@ export class EtcdServer {
       confState: this.raft.raw.status().confState,
       data: encodeBackendSnapshot(this.backend),
     }));
+    this.cluster = new ClusterOps(this);
     this.compactor = new LogCompactor(storage.wal, storage.backend, this.raft, start.raftStorage, start);
     this.confChanges = new ConfChangeApplier(this.memberId, storage.membership, storage.backend, transport, this.raft, logger);
   }
@@ -145,7 +150,9 @@ export class EtcdServer {
    */
   static async start(config: ServerConfig, logger: Logger): Promise<EtcdServer> {
     const storage = openStorage(config);
-    const start = startRaft(config, storage);
+    const joining = existingIds(storage) === undefined && config.initialClusterState === "existing";
+    const remote = joining ? await fetchRemoteCluster(otherInitialPeerUrls(config), config.electionTimeoutMs * 5) : undefined;
+    const start = startRaft(config, storage, remote);
     if (start.firstRecords.length > 0) await storage.wal.append(start.firstRecords);
     if (storage.backendIds === undefined) storage.backend.write(() => storeIds(storage.backend, start.memberId, start.clusterId));
     const transport = new PeerTransport({
@@ -154,9 +161,17 @@ export class EtcdServer {
       listenUrls: config.listenPeerUrls.map((url) => url.origin.replace("//localhost:", "//127.0.0.1:")),
       logger,
     });
+    let server: EtcdServer | undefined;
+    transport.onOtherRequest((stream, headers) =>
+      servePeerEndpoint(stream, headers, {
+        clusterId: start.clusterId,
+        members: () => storage.membership.list(),
+        promote: (id) => (server === undefined ? Promise.reject(errors.ErrNotLeader) : server.cluster.promote(id)),
+      }),
+    );
     await transport.start();
     for (const peer of start.initialPeers) transport.addPeer(peer.id, peer.peerUrls);
-    const server = new EtcdServer(config, logger, storage, start, transport);
+    server = new EtcdServer(config, logger, storage, start, transport);
     // A lone voter need not wait an election timeout to lead.
     const confState = start.node.status().confState;
     if (confState.voters.length === 1 && confState.voters[0] === start.memberId) server.raft.campaign();
@@ -260,6 +275,11 @@ export class EtcdServer {
 
   get membership() {
     return this.storage.membership;
+  }
+
+  /** Whether the message stream to a peer is open. */
+  peerConnected(id: bigint): boolean {
+    return this.transport.peerStatus(id)?.connected ?? false;
   }
 
   async range(request: RangeRequest): Promise<RangeResponse> {
@@ -369,22 +389,35 @@ export class EtcdServer {
     request.header = create(RequestHeaderSchema, { ID: id });
     const data = toBinary(InternalRaftRequestSchema, request);
     if (data.length > this.config.maxRequestBytes) return Promise.reject(errors.ErrRequestTooLarge);
+    return this.waitFor(id, () => this.raft.propose(data));
+  }
+
+  /** Proposes a membership change; resolves once it is applied, or with the error it was refused with when applied. */
+  async proposeConfChange(change: ConfChange): Promise<void> {
+    if (this.failure !== undefined) throw errors.ErrStopped;
+    change.id = this.ids.generate();
+    const result = await this.waitFor(change.id, () => this.raft.proposeConfChange(change));
+    if (result.error !== undefined) throw result.error;
+  }
+
+  /** Registers a waiter for proposal `id`, then hands the proposal to raft. */
+  private waitFor(id: bigint, propose: () => void): Promise<ApplyResult> {
     return new Promise<ApplyResult>((resolve) => {
       const waiter: Waiter = { resolve, deadlineMs: performance.now() + this.requestTimeoutMs, leader: this.raft.leaderId };
       this.waiters.set(id, waiter);
-      this.submit(id, waiter, data);
+      this.submit(id, waiter, propose);
     });
   }
 
   /** Hands a proposal to raft, or keeps it until there is a leader to take it. */
-  private submit(id: bigint, waiter: Waiter, data: Uint8Array): void {
+  private submit(id: bigint, waiter: Waiter, propose: () => void): void {
     try {
-      this.raft.propose(data);
-      waiter.data = undefined;
+      propose();
+      waiter.retry = undefined;
       this.blocked.delete(id);
     } catch (error) {
       if (error !== ErrProposalDropped) throw error;
-      waiter.data = data;
+      waiter.retry = propose;
       this.blocked.add(id);
     }
   }
@@ -412,7 +445,7 @@ export class EtcdServer {
     if (leader === 0n) return;
     for (const id of [...this.blocked]) {
       const waiter = this.waiters.get(id);
-      if (waiter?.data !== undefined) this.submit(id, waiter, waiter.data);
+      if (waiter?.retry !== undefined) this.submit(id, waiter, waiter.retry);
     }
   }
 
@@ -489,8 +522,12 @@ export class EtcdServer {
 
   private fail(error: Error): void {
     if (this.failure !== undefined) return;
-    this.failure = error;
     this.logger.error("member stops accepting writes", { error: error.message });
+    this.stopAccepting(error);
+  }
+
+  private stopAccepting(reason: Error): void {
+    this.failure ??= reason;
     for (const waiter of this.waiters.values()) waiter.resolve({ error: errors.ErrStopped });
     this.waiters.clear();
   }
@@ -498,7 +535,7 @@ export class EtcdServer {
   async close(): Promise<void> {
     for (const timer of this.timers) clearInterval(timer);
     await this.raft.stop();
-    this.fail(errors.ErrStopped);
+    this.stopAccepting(errors.ErrStopped);
     await this.store.compactionsDone();
     await this.storage.wal.close();
     await this.backend.close();

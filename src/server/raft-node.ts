@@ -4,6 +4,7 @@ import {
   None,
   RawNode,
   StateType,
+  type ConfChange,
   type Entry,
   type HardState,
   type Message,
@@ -133,6 +134,19 @@ export class RaftNode {
   propose(data: Uint8Array): void {
     const error = this.node.propose(data);
     if (error !== undefined) throw error;
+    this.schedule();
+  }
+
+  /** Proposes a membership change; throws ErrProposalDropped when there is no leader to take it. */
+  proposeConfChange(change: ConfChange): void {
+    const error = this.node.proposeConfChange(change);
+    if (error !== undefined) throw error;
+    this.schedule();
+  }
+
+  /** Asks the leader (this member) to hand leadership to `transferee`. */
+  transferLeader(transferee: bigint): void {
+    this.node.transferLeader(transferee);
     this.schedule();
   }
 

@@ -49,6 +49,7 @@ export class PeerTransport {
   private messageHandler: (message: Message) => void = () => {};
   private unreachableHandler: (peerId: bigint) => void = () => {};
   private snapshotStatusHandler: (peerId: bigint, status: SnapshotStatus) => void = () => {};
+  private otherHandler: (stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders) => boolean = () => false;
   private started = false;
   private stopped = false;
 
@@ -114,6 +115,11 @@ export class PeerTransport {
   /** Sets the handler told how each snapshot send ended (acknowledged by the peer, or not). Meant for RawNode.reportSnapshot. */
   onSnapshotStatus(handler: (peerId: bigint, status: SnapshotStatus) => void): void {
     this.snapshotStatusHandler = handler;
+  }
+
+  /** Sets the handler of requests for other paths on the peer port; it returns false for a path it does not serve. */
+  onOtherRequest(handler: (stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders) => boolean): void {
+    this.otherHandler = handler;
   }
 
   /** Starts streaming to a new peer. Adding a known peer is an error. */
@@ -199,6 +205,7 @@ export class PeerTransport {
       deliver: (message) => {
         if (!this.stopped) this.messageHandler(message);
       },
+      handleOther: (stream, headers) => !this.stopped && this.otherHandler(stream, headers),
       trackStream: (peerId, stream) => {
         const streams = this.incomingStreams.get(peerId) ?? new Set();
         this.incomingStreams.set(peerId, streams);

@@ -34,12 +34,15 @@ export interface ReceiverContext {
    * returned function unregisters it.
    */
   trackStream(peerId: bigint, stream: http2.ServerHttp2Stream): () => void;
+  /** Answers a request for another path on the peer port (the server's own endpoints); false when none matches. */
+  handleOther(stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders): boolean;
 }
 
 /** Handles one incoming request on the peer port: checks who sends it, then reads the message stream or the snapshot. */
 export function handlePeerRequest(stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders, context: ReceiverContext): void {
   const path = headers[":path"];
   if (headers[":method"] !== "POST" || (path !== messageStreamPath && path !== snapshotPath)) {
+    if (context.handleOther(stream, headers)) return;
     return refuse(stream, statusNotFound, `no peer endpoint ${headers[":method"]} ${path}`, context);
   }
   const from = parseId(headers[headerFrom]);

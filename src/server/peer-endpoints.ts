@@ -1,0 +1,158 @@
+import http2 from "node:http2";
+import * as errors from "./errors.js";
+import { EtcdError, GrpcCode } from "./errors.js";
+import type { Member } from "./membership.js";
+
+/**
+ * The member's own endpoints on the peer port, beside the raft streams:
+ * `GET /members` lists the cluster as this member knows it (a joining member
+ * learns its id and the cluster's from it), with the cluster id in a header.
+ */
+export const membersPath = "/members";
+export const clusterIdHeader = "x-etcd-cluster-id";
+
+interface MemberJson {
+  id: string;
+  name: string;
+  peerURLs: string[];
+  clientURLs: string[];
+  isLearner: boolean;
+}
+
+function toJson(member: Member): MemberJson {
+  return { id: member.id.toString(16), name: member.name, peerURLs: member.peerUrls, clientURLs: member.clientUrls, isLearner: member.isLearner };
+}
+
+function fromJson(json: MemberJson): Member {
+  return { id: BigInt(`0x${json.id}`), name: json.name, peerUrls: json.peerURLs, clientUrls: json.clientURLs, isLearner: json.isLearner };
+}
+
+export interface PeerEndpointHandlers {
+  clusterId: bigint;
+  members(): Member[];
+  /** Promotes a learner; only the leader can, so followers forward `member promote` here. */
+  promote(id: bigint): Promise<void>;
+}
+
+/** Serves `GET /members` and `POST /members/promote/<id>`; false for any other request. */
+export function servePeerEndpoint(stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders, handlers: PeerEndpointHandlers): boolean {
+  const path = headers[":path"] ?? "";
+  const json = { "content-type": "application/json", [clusterIdHeader]: handlers.clusterId.toString(16) };
+  if (headers[":method"] === "GET" && path === membersPath) {
+    stream.respond({ ":status": 200, ...json });
+    stream.end(JSON.stringify(handlers.members().map(toJson)));
+    return true;
+  }
+  const promotion = /^\/members\/promote\/([0-9a-f]{1,16})$/.exec(path);
+  if (headers[":method"] === "POST" && promotion !== null) {
+    stream.resume();
+    handlers.promote(BigInt(`0x${promotion[1]}`)).then(
+      () => {
+        stream.respond({ ":status": 200, ...json });
+        stream.end("{}");
+      },
+      (error: unknown) => {
+        const refusal = error instanceof EtcdError ? error : new EtcdError(GrpcCode.Unknown, String(error));
+        stream.respond({ ":status": 409, ...json });
+        stream.end(JSON.stringify({ code: refusal.grpcCode, message: refusal.message }));
+      },
+    );
+    return true;
+  }
+  return false;
+}
+
+/** Asks the leader, at one of its peer URLs, to promote a learner; throws the error it refused with. */
+export function forwardPromote(leaderUrls: readonly string[], id: bigint, timeoutMs: number): Promise<void> {
+  const url = leaderUrls[0];
+  if (url === undefined) return Promise.reject(errors.ErrNoLeader);
+  return new Promise((resolve, reject) => {
+    const session = http2.connect(url.replace("//localhost:", "//127.0.0.1:"));
+    const timer = setTimeout(() => {
+      session.destroy();
+      reject(errors.ErrTimeout);
+    }, timeoutMs);
+    const fail = (): void => {
+      clearTimeout(timer);
+      session.destroy();
+      reject(errors.ErrTimeout);
+    };
+    session.on("error", fail);
+    const request = session.request({ ":method": "POST", ":path": `/members/promote/${id.toString(16)}` });
+    request.end();
+    let status = 0;
+    let body = "";
+    request.setEncoding("utf8");
+    request.on("response", (responseHeaders) => (status = Number(responseHeaders[":status"])));
+    request.on("data", (chunk: string) => (body += chunk));
+    request.on("error", fail);
+    request.on("end", () => {
+      clearTimeout(timer);
+      session.close();
+      if (status === 200) return resolve();
+      try {
+        const refusal = JSON.parse(body) as { code: GrpcCode; message: string };
+        reject(new EtcdError(refusal.code, refusal.message));
+      } catch {
+        reject(errors.ErrTimeout);
+      }
+    });
+  });
+}
+
+export interface RemoteCluster {
+  clusterId: bigint;
+  members: Member[];
+}
+
+/** Asks one peer URL for the cluster's members. */
+function fetchMembers(url: string, timeoutMs: number): Promise<RemoteCluster> {
+  return new Promise((resolve, reject) => {
+    const session = http2.connect(url);
+    const timer = setTimeout(() => {
+      session.destroy();
+      reject(new Error(`no answer from ${url} within ${timeoutMs} ms`));
+    }, timeoutMs);
+    session.on("error", (error) => {
+      clearTimeout(timer);
+      reject(error);
+    });
+    const request = session.request({ ":method": "GET", ":path": membersPath });
+    let body = "";
+    let clusterId: bigint | undefined;
+    request.setEncoding("utf8");
+    request.on("response", (responseHeaders) => {
+      const header = responseHeaders[clusterIdHeader];
+      if (responseHeaders[":status"] === 200 && typeof header === "string") clusterId = BigInt(`0x${header}`);
+    });
+    request.on("data", (chunk: string) => (body += chunk));
+    request.on("end", () => {
+      clearTimeout(timer);
+      session.close();
+      if (clusterId === undefined) return reject(new Error(`${url} did not list its cluster's members`));
+      try {
+        resolve({ clusterId, members: (JSON.parse(body) as MemberJson[]).map(fromJson) });
+      } catch (error) {
+        reject(error as Error);
+      }
+    });
+    request.on("error", (error) => {
+      clearTimeout(timer);
+      session.destroy();
+      reject(error);
+    });
+  });
+}
+
+/** The cluster as the first of `urls` that answers describes it. */
+export async function fetchRemoteCluster(urls: readonly string[], timeoutMs: number): Promise<RemoteCluster> {
+  const failures: string[] = [];
+  for (const url of urls) {
+    try {
+      return await fetchMembers(url.replace("//localhost:", "//127.0.0.1:"), timeoutMs);
+    } catch (error) {
+      failures.push(`${url}: ${(error as Error).message}`);
+    }
+  }
+  throw new Error(`could not retrieve cluster information from the given URLs (${failures.join("; ")})`);
+}
