@@ -1,4 +1,4 @@
-import { spawn, spawnSync, type ChildProcess } from "node:child_process";
+import { execFile, spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import * as net from "node:net";
 import { tmpdir } from "node:os";
@@ -60,7 +60,11 @@ async function waitForPort(port: number, child: ChildProcess, output: () => stri
   throw new Error(`server did not listen on ${port} within ${startTimeoutMs} ms:\n${output()}`);
 }
 
-function track(command: string, args: string[], port: number, dataDir: string, ownsDataDir: boolean): Promise<ServerProcess> {
+/**
+ * Spawns a server, waits until it listens on `port`, and registers it so that
+ * the process-exit hook kills it; `stop` removes `dataDir` only if `ownsDataDir`.
+ */
+export function track(command: string, args: string[], port: number, dataDir: string, ownsDataDir: boolean): Promise<ServerProcess> {
   const child = spawn(command, args, { stdio: ["ignore", "pipe", "pipe"] });
   let log = "";
   child.stdout!.on("data", (chunk: Buffer) => (log += chunk.toString()));
@@ -103,7 +107,14 @@ export async function startTetcd(options: StartOptions = {}): Promise<ServerProc
   const port = options.port ?? (await freePort());
   const dataDir = options.dataDir ?? temporaryDirectory("tetcd");
   const url = `http://127.0.0.1:${port}`;
-  const args = [tetcdBin, "--data-dir", dataDir, "--listen-client-urls", url, "--advertise-client-urls", url, ...(options.extraArgs ?? [])];
+  const peer = `http://127.0.0.1:${await freePort()}`;
+  const args = [
+    tetcdBin,
+    "--data-dir", dataDir,
+    "--listen-client-urls", url, "--advertise-client-urls", url,
+    "--listen-peer-urls", peer, "--initial-advertise-peer-urls", peer,
+    ...(options.extraArgs ?? []),
+  ];
   return track(process.execPath, args, port, dataDir, options.dataDir === undefined);
 }
 
@@ -129,4 +140,18 @@ export async function startEtcd(options: StartOptions = {}): Promise<ServerProce
 export function etcdctl(endpoint: string, args: string[], input?: string): { status: number; stdout: string; stderr: string } {
   const result = spawnSync("etcdctl", [`--endpoints=${endpoint}`, ...args], { input, encoding: "utf8", timeout: 20_000, env: { ...process.env, ETCDCTL_API: "3" } });
   return { status: result.status ?? -1, stdout: result.stdout, stderr: result.stderr };
+}
+
+/**
+ * Runs etcdctl like `etcdctl`, without blocking the event loop: required
+ * while in-process proxies (tcp-proxy.ts) carry a cluster's peer traffic.
+ */
+export function etcdctlAsync(endpoint: string | string[], args: string[], timeoutMs = 20_000): Promise<{ status: number; stdout: string; stderr: string }> {
+  const endpoints = Array.isArray(endpoint) ? endpoint.join(",") : endpoint;
+  return new Promise((resolve) => {
+    execFile("etcdctl", [`--endpoints=${endpoints}`, ...args], { encoding: "utf8", timeout: timeoutMs, killSignal: "SIGKILL", env: { ...process.env, ETCDCTL_API: "3" } }, (error, stdout, stderr) => {
+      const status = error === null ? 0 : typeof error.code === "number" ? error.code : -1;
+      resolve({ status, stdout, stderr });
+    });
+  });
 }
