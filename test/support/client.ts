@@ -20,10 +20,18 @@ export class ServiceClient {
     this.client = new Client(endpoint, grpc.credentials.createInsecure(), { "grpc.max_receive_message_length": -1, "grpc.max_send_message_length": -1 }) as never;
   }
 
-  call<Input extends DescMessage, Output extends DescMessage>(method: string, input: Input, init: MessageInitShape<Input>, _output?: Output): Promise<CallResult<MessageShape<Output>>> {
+  /** Calls `method`; with `timeoutMs`, the call carries a deadline that far ahead. */
+  call<Input extends DescMessage, Output extends DescMessage>(
+    method: string,
+    input: Input,
+    init: MessageInitShape<Input>,
+    _output?: Output,
+    timeoutMs?: number,
+  ): Promise<CallResult<MessageShape<Output>>> {
     const request = create(input, init);
+    const options: grpc.CallOptions = timeoutMs === undefined ? {} : { deadline: Date.now() + timeoutMs };
     return new Promise((resolve) => {
-      this.client[method]!.call(this.client, request, (error, response) => {
+      (this.client[method] as unknown as (request: unknown, metadata: grpc.Metadata, options: grpc.CallOptions, callback: Parameters<UnaryMethod>[1]) => void).call(this.client, request, new grpc.Metadata(), options, (error, response) => {
         if (error) resolve({ ok: false, code: error.code, message: error.details });
         else resolve({ ok: true, response: response as MessageShape<Output> });
       });
