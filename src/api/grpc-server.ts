@@ -16,6 +16,8 @@ import { encodeGrpcMessage, FrameReader, frameMessage } from "./grpc-frames.js";
 export interface GrpcServerOptions {
   maxReceiveMessageBytes: number;
   maxConcurrentStreams: number;
+  /** Refuses a call before it runs, from its method path and metadata: a gRPC code and message, or undefined to admit it. */
+  admit?: (path: string, metadata: http2.IncomingHttpHeaders) => { grpcCode: number; message: string } | undefined;
 }
 
 type Handler = (call: never, callback?: never) => void;
@@ -88,6 +90,11 @@ export class GrpcServer {
     if (!String(headers["content-type"] ?? "").startsWith("application/grpc")) {
       stream.respond({ ":status": 415 }, { endStream: true });
       return;
+    }
+    const refusal = this.options.admit?.(path, headers);
+    if (refusal !== undefined) {
+      stream.resume();
+      return sendStatus(stream, refusal.grpcCode, refusal.message);
     }
     const call = new ServerCall(stream, headers, method.definition, this.options.maxReceiveMessageBytes);
     if (method.definition.requestStream) {

@@ -105,7 +105,7 @@ export class HttpGateway {
     const alarms = this.member.alarms.list();
     const reply = (healthy: boolean) => send(response, healthy ? 200 : 503, "text/plain; charset=utf-8", JSON.stringify({ health: String(healthy) }));
     if (alarms.some((alarm) => alarm.type !== AlarmType.NONE)) return reply(false);
-    this.member.linearizableRead().then(
+    this.member.confirmLeader().then(
       () => reply(true),
       () => reply(false),
     );

@@ -11,7 +11,9 @@ import {
   type LeaseTimeToLiveRequest,
 } from "../gen/etcdserverpb/rpc_pb.js";
 import type { EtcdServer } from "../server/member.js";
-import { unary } from "./grpc.js";
+import { GrpcCode } from "../server/errors.js";
+import { toServiceError, unary } from "./grpc.js";
+import type { ServerCall } from "./grpc-server.js";
 import { fillHeader } from "./header.js";
 
 /** etcd's Lease service. */
@@ -21,9 +23,19 @@ export function leaseService(server: EtcdServer): grpc.UntypedServiceImplementat
     leaseRevoke: unary(async (request: LeaseRevokeRequest) => fillHeader(server, await server.leaseRevoke(request))),
     leaseTimeToLive: unary(async (request: LeaseTimeToLiveRequest) => fillHeader(server, await server.leaseTimeToLive(request))),
     leaseKeepAlive: (call: grpc.ServerDuplexStream<LeaseKeepAliveRequest, LeaseKeepAliveResponse>) => {
+      // Answers go out in the order the requests came, each once its renewal (maybe by the leader) is done.
+      let previous: Promise<unknown> = Promise.resolve();
       call.on("data", (request: LeaseKeepAliveRequest) => {
-        const ttl = server.leaseRenew(request.ID);
-        call.write(fillHeader(server, create(LeaseKeepAliveResponseSchema, { ID: request.ID, TTL: BigInt(ttl) })));
+        const renewal = server.leaseRenew(request.ID);
+        previous = Promise.all([renewal, previous]).then(
+          ([ttl]) => {
+            if (!call.destroyed) call.write(fillHeader(server, create(LeaseKeepAliveResponseSchema, { ID: request.ID, TTL: BigInt(ttl) })));
+          },
+          (error: unknown) => {
+            const status = toServiceError(error);
+            if (!call.destroyed) (call as unknown as ServerCall).fail(status.code ?? GrpcCode.Unknown, status.details ?? "");
+          },
+        );
       });
       call.on("end", () => call.end());
       call.on("error", () => call.end());

@@ -1,8 +1,10 @@
 import * as http from "node:http";
+import type http2 from "node:http2";
 import * as net from "node:net";
 import type { DescService } from "@bufbuild/protobuf";
 import type * as grpc from "@grpc/grpc-js";
 import { Cluster, KV, Lease, Maintenance } from "../gen/etcdserverpb/rpc_pb.js";
+import * as errors from "../server/errors.js";
 import type { EtcdServer } from "../server/member.js";
 import { clusterService } from "./cluster.js";
 import { serviceDefinition } from "./grpc.js";
@@ -36,6 +38,7 @@ export class ClientServer {
     this.grpcServer = new GrpcServer({
       maxReceiveMessageBytes: config.maxRequestBytes + grpcOverheadBytes,
       maxConcurrentStreams: config.maxConcurrentStreams,
+      admit: (path, metadata) => admitCall(member, path, metadata),
     });
     const implementations = new Map<DescService, grpc.UntypedServiceImplementation>([
       [KV, kvService(member)],
@@ -93,4 +96,18 @@ export class ClientServer {
     await this.grpcServer.close();
     await Promise.all(closing);
   }
+}
+
+/** Calls a learner serves: the rest need a voting member (linearizable ranges are refused later, once the request is read). */
+const learnerPaths = new Set(["/etcdserverpb.Maintenance/Status", "/etcdserverpb.KV/Range"]);
+
+/**
+ * etcd's interceptor checks: a call carrying `hasleader: true` is refused at
+ * once by a member without a leader, and a learner serves only status and
+ * serializable ranges.
+ */
+function admitCall(member: EtcdServer, path: string, metadata: http2.IncomingHttpHeaders): errors.EtcdError | undefined {
+  if (metadata["hasleader"] === "true" && member.leaderId === 0n) return errors.ErrNoLeader;
+  if (member.isLearner && !learnerPaths.has(path)) return errors.ErrNotSupportedForLearner;
+  return undefined;
 }

@@ -32,10 +32,10 @@ async function main(argv: string[]): Promise<void> {
   });
   const etcd = await startWithConfig(config, logger);
   let stopping = false;
-  const stop = (signal: string): void => {
+  const stop = (reason: string): void => {
     if (stopping) return;
     stopping = true;
-    logger.info("received signal; shutting down", { signal });
+    logger.info("shutting down", { reason });
     etcd.close().then(
       () => process.exit(0),
       (error: unknown) => {
@@ -46,6 +46,8 @@ async function main(argv: string[]): Promise<void> {
   };
   process.on("SIGINT", () => stop("SIGINT"));
   process.on("SIGTERM", () => stop("SIGTERM"));
+  // A member removed from its cluster has nothing left to serve: it exits, as etcd does.
+  void etcd.server.removed.then(() => stop("removed from the cluster"));
 }
 
 main(process.argv.slice(2)).catch((error: unknown) => {

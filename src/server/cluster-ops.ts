@@ -3,7 +3,7 @@ import * as errors from "./errors.js";
 import { memberIdFromPeerUrls } from "./ids.js";
 import type { EtcdServer } from "./member.js";
 import { encodeMember, type Member } from "./membership.js";
-import { forwardPromote } from "./peer-endpoints.js";
+import { callLeader } from "./peer-endpoints.js";
 
 /** A learner counts as in sync once its log reaches this share of the leader's (etcd's rule). */
 const learnerReadyShare = 0.9;
@@ -71,7 +71,8 @@ export class ClusterOps {
     if (!this.server.raft.isLeader) {
       const leader = this.membership.get(this.server.leaderId);
       if (leader === undefined) throw errors.ErrNoLeader;
-      return forwardPromote(leader.peerUrls, id, this.server.requestTimeoutMs);
+      await callLeader(leader.peerUrls, "promote", id, this.server.requestTimeoutMs);
+      return;
     }
     const progress = this.server.raft.raw.status().progress;
     const leaderMatch = progress.get(this.server.memberId)?.match ?? 0;
@@ -110,11 +111,17 @@ export class ClusterOps {
     const voters = this.membership.voters();
     const others = voters.filter((member) => member.id !== id);
     const started = others.filter((member) => member.name !== "").length;
-    if (started < Math.floor(others.length / 2) + 1) throw errors.ErrMemberNotEnoughStarted;
+    if (started < Math.floor(others.length / 2) + 1) {
+      this.server.logger.warn("rejecting member remove request; not enough started members", { "started-members": started, "remaining-voting-members": others.length });
+      throw errors.ErrMemberNotEnoughStarted;
+    }
     // A member that is down is not part of the active quorum: removing it is safe.
     if (id !== this.server.memberId && !this.connected(id)) return;
     const active = voters.filter((member) => this.connected(member.id)).length;
-    if (active - 1 < 1 + Math.floor((voters.length - 1) / 2)) throw errors.ErrMemberNotEnoughStarted;
+    if (active - 1 < 1 + Math.floor((voters.length - 1) / 2)) {
+      this.server.logger.warn("rejecting member remove request; not enough healthy members", { "active-members": active, "voting-members": voters.length });
+      throw errors.ErrMemberNotEnoughStarted;
+    }
   }
 
   private connected(id: bigint): boolean {

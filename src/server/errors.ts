@@ -71,3 +71,5 @@ export const ErrBadLeaderTransferee = error(GrpcCode.FailedPrecondition, "etcdse
 export const ErrNotSupportedForLearner = error(GrpcCode.Unavailable, "etcdserver: rpc not supported for learner");
 export const ErrTimeoutLeaderTransfer = error(GrpcCode.Unavailable, "etcdserver: request timed out, leader transfer took too long");
 export const ErrUnhealthy = error(GrpcCode.Unavailable, "etcdserver: unhealthy cluster");
+/** What etcd answers for a proposal that found no leader to take it before its deadline: the context's own error, unmapped. */
+export const ErrProposalDeadline = error(GrpcCode.Unknown, "context deadline exceeded");

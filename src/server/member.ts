@@ -38,7 +38,7 @@ import { encodeBackendSnapshot, installBackendSnapshot } from "./snapshot.js";
 import type { MemberStorage } from "./storage.js";
 import { openStorage, storeAppliedTerm, storeIds } from "./storage.js";
 import { existingIds, otherInitialPeerUrls, startRaft, type RaftStart } from "./bootstrap.js";
-import { fetchRemoteCluster, servePeerEndpoint } from "./peer-endpoints.js";
+import { callLeader, fetchRemoteCluster, servePeerEndpoint } from "./peer-endpoints.js";
 import { ConfChangeApplier, type ConfChangeResult } from "./conf-changes.js";
 import { RaftNode } from "./raft-node.js";
 import { Applier, toEtcdError, type ApplyResponse, type ApplyResult } from "./applier.js";
@@ -98,13 +98,16 @@ export class EtcdServer {
   readonly requestTimeoutMs: number;
   private readonly confChanges: ConfChangeApplier;
   private readonly compactor: LogCompactor;
+  /** Resolves once this member's removal from the cluster is applied: it should then stop. */
+  readonly removed: Promise<void>;
+  private markRemoved: () => void = () => {};
   /** Membership changes and leadership transfer, as the Cluster and Maintenance services ask for them. */
   readonly cluster: ClusterOps;
   private appliedSinceCompaction = 0;
 
   private constructor(
     readonly config: ServerConfig,
-    private readonly logger: Logger,
+    readonly logger: Logger,
     storage: MemberStorage,
     start: RaftStart,
     transport: PeerTransport,
@@ -138,6 +141,7 @@ export class EtcdServer {
       confState: this.raft.raw.status().confState,
       data: encodeBackendSnapshot(this.backend),
     }));
+    this.removed = new Promise((resolve) => (this.markRemoved = resolve));
     this.cluster = new ClusterOps(this);
     this.compactor = new LogCompactor(storage.wal, storage.backend, this.raft, start.raftStorage, start);
     this.confChanges = new ConfChangeApplier(this.memberId, storage.membership, storage.backend, transport, this.raft, logger);
@@ -166,7 +170,11 @@ export class EtcdServer {
       servePeerEndpoint(stream, headers, {
         clusterId: start.clusterId,
         members: () => storage.membership.list(),
-        promote: (id) => (server === undefined ? Promise.reject(errors.ErrNotLeader) : server.cluster.promote(id)),
+        leaderOperations: {
+          promote: (id) => (server === undefined ? Promise.reject(errors.ErrNotLeader) : server.cluster.promote(id)),
+          "lease-renew": (id) => (server === undefined ? Promise.reject(errors.ErrNotLeader) : server.leaseRenewHere(id).then((ttl) => ({ ttl }))),
+          "lease-ttl": (id) => (server === undefined ? Promise.reject(errors.ErrNotLeader) : server.leaseRemainingHere(id)),
+        },
       }),
     );
     await transport.start();
@@ -215,12 +223,52 @@ export class EtcdServer {
   }
 
   /** Keeps a lease alive: its TTL in seconds, or 0 when it does not exist or has run out (what etcd answers). */
-  leaseRenew(id: bigint): number {
+  leaseRenew(id: bigint): Promise<number> {
+    if (this.raft.isLeader) return this.leaseRenewHere(id);
+    return this.forwardToLeader("lease-renew", id).then((result) => (result as { ttl: number }).ttl);
+  }
+
+  /** Renews on this member, which must lead: only the leader runs lease expiry. */
+  async leaseRenewHere(id: bigint): Promise<number> {
+    if (!this.raft.isLeader) throw errors.ErrNotLeader;
+    // Whatever the previous leader committed (a revoke, a grant) is applied first.
+    await this.applied(this.raft.commitIndex);
     const renewed = this.storage.lessor.renew(id);
     if (renewed === undefined) return 0;
     // A kept-alive lease starts over: the remaining TTL on record no longer holds.
     if (renewed.checkpointed) this.proposeCheckpoints([{ id, remainingTtlSeconds: 0 }]);
     return renewed.ttlSeconds;
+  }
+
+  /** A lease's remaining and granted TTL as the leader, which runs expiry, knows them; -1 when it does not exist. */
+  async leaseRemainingHere(id: bigint): Promise<{ ttl: number; granted: number }> {
+    if (!this.raft.isLeader) throw errors.ErrNotLeader;
+    await this.linearizableRead();
+    const lease = this.storage.lessor.get(id);
+    return lease === undefined ? { ttl: -1, granted: 0 } : { ttl: this.storage.lessor.remainingSeconds(lease), granted: lease.ttlSeconds };
+  }
+
+  /** Asks the leader to do a leader-only operation, waiting for a leader (and following leader changes) until the request timeout. */
+  private async forwardToLeader(operation: string, id: bigint): Promise<unknown> {
+    const deadline = performance.now() + this.requestTimeoutMs;
+    for (;;) {
+      if (this.failure !== undefined) throw errors.ErrStopped;
+      const leader = this.raft.isLeader ? undefined : this.storage.membership.get(this.raft.leaderId);
+      if (leader !== undefined) {
+        try {
+          return await callLeader(leader.peerUrls, operation, id, Math.max(1, deadline - performance.now()));
+        } catch (error) {
+          // The leader moved on, or could not be reached: ask whoever leads next.
+          const retry = error === errors.ErrTimeout || (error instanceof errors.EtcdError && error.message === errors.ErrNotLeader.message);
+          if (!retry) throw error;
+        }
+      } else if (this.raft.isLeader) {
+        if (operation === "lease-renew") return { ttl: await this.leaseRenewHere(id) };
+        return this.leaseRemainingHere(id);
+      }
+      if (performance.now() >= deadline) throw errors.ErrTimeout;
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
   }
 
   /** Records leases' remaining TTLs through the log, so that a new leader or a restart resumes them. */
@@ -234,13 +282,13 @@ export class EtcdServer {
 
   async leaseTimeToLive(request: LeaseTimeToLiveRequest): Promise<LeaseTimeToLiveResponse> {
     await this.linearizableRead();
+    const remaining = this.raft.isLeader ? await this.leaseRemainingHere(request.ID) : ((await this.forwardToLeader("lease-ttl", request.ID)) as { ttl: number; granted: number });
     const lease = this.storage.lessor.get(request.ID);
-    if (lease === undefined) return create(LeaseTimeToLiveResponseSchema, { header: create(ResponseHeaderSchema), ID: request.ID, TTL: -1n });
-    const remaining = this.storage.lessor.remainingSeconds(lease);
+    if (remaining.ttl === -1 || lease === undefined) return create(LeaseTimeToLiveResponseSchema, { header: create(ResponseHeaderSchema), ID: request.ID, TTL: -1n });
     return create(LeaseTimeToLiveResponseSchema, {
       ID: lease.id,
-      TTL: BigInt(remaining),
-      grantedTTL: BigInt(lease.ttlSeconds),
+      TTL: BigInt(remaining.ttl),
+      grantedTTL: BigInt(remaining.granted),
       keys: request.keys ? [...lease.keys].sort().map((key) => keyToBytes(key)) : [],
     });
   }
@@ -275,6 +323,11 @@ export class EtcdServer {
 
   get membership() {
     return this.storage.membership;
+  }
+
+  /** Whether this member is a learner (it receives the log but does not vote, and serves only serializable reads). */
+  get isLearner(): boolean {
+    return this.storage.membership.get(this.memberId)?.isLearner ?? false;
   }
 
   /** Whether the message stream to a peer is open. */
@@ -324,6 +377,12 @@ export class EtcdServer {
 
   /** Waits until every write acknowledged before the call is visible locally. */
   async linearizableRead(): Promise<void> {
+    if (this.isLearner) throw errors.ErrNotSupportedForLearner;
+    await this.confirmLeader();
+  }
+
+  /** A ReadIndex round: resolves once this member has applied what the leader had committed when it was asked (learners too). */
+  async confirmLeader(): Promise<void> {
     if (this.failure !== undefined) throw errors.ErrStopped;
     const index = await this.raft.readIndex();
     await this.applied(index);
@@ -429,8 +488,14 @@ export class EtcdServer {
       if (waiter.deadlineMs > now) continue;
       this.waiters.delete(id);
       this.blocked.delete(id);
-      waiter.resolve({ error: waiter.leader !== this.raft.leaderId ? errors.ErrTimeoutDueToLeaderFail : errors.ErrTimeout });
+      waiter.resolve({ error: this.timeoutError(waiter) });
     }
+  }
+
+  /** etcd's answer for a proposal that ran out of time, by what it was waiting for. */
+  private timeoutError(waiter: Waiter): errors.EtcdError {
+    if (waiter.retry !== undefined) return errors.ErrProposalDeadline;
+    return waiter.leader !== this.raft.leaderId ? errors.ErrTimeoutDueToLeaderFail : errors.ErrTimeout;
   }
 
   private leaderChanged(leader: bigint, isLeader: boolean): void {
@@ -490,7 +555,7 @@ export class EtcdServer {
       this.appliedSinceCompaction = 0;
       this.compactor.compact(this.appliedIndex).catch((error: unknown) => this.fail(error as Error));
     }
-    if (this.confChanges.removedSelf) void this.removedFromCluster();
+    if (this.confChanges.removedSelf) this.removedFromCluster();
   }
 
   /** Replaces the state machine with the leader's snapshot: the backend, then everything kept in memory from it. */
@@ -515,9 +580,11 @@ export class EtcdServer {
     for (const waiter of ready) waiter.resolve();
   }
 
-  private async removedFromCluster(): Promise<void> {
+  private removedFromCluster(): void {
+    if (this.failure !== undefined) return;
     this.logger.warn("the member has been permanently removed from the cluster");
-    this.fail(new Error("the member has been permanently removed from the cluster"));
+    this.stopAccepting(new Error("the member has been permanently removed from the cluster"));
+    this.markRemoved();
   }
 
   private fail(error: Error): void {

@@ -30,11 +30,15 @@ function fromJson(json: MemberJson): Member {
 export interface PeerEndpointHandlers {
   clusterId: bigint;
   members(): Member[];
-  /** Promotes a learner; only the leader can, so followers forward `member promote` here. */
-  promote(id: bigint): Promise<void>;
+  /**
+   * Operations only the leader can do, which followers forward to it:
+   * `POST /<name>/<hex id>` answers 200 with the operation's JSON result, or
+   * 409 with the etcd error (gRPC code and message) it failed with.
+   */
+  leaderOperations: Record<string, (id: bigint) => Promise<unknown>>;
 }
 
-/** Serves `GET /members` and `POST /members/promote/<id>`; false for any other request. */
+/** Serves `GET /members` and the leader's operations; false for any other request. */
 export function servePeerEndpoint(stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders, handlers: PeerEndpointHandlers): boolean {
   const path = headers[":path"] ?? "";
   const json = { "content-type": "application/json", [clusterIdHeader]: handlers.clusterId.toString(16) };
@@ -43,42 +47,38 @@ export function servePeerEndpoint(stream: http2.ServerHttp2Stream, headers: http
     stream.end(JSON.stringify(handlers.members().map(toJson)));
     return true;
   }
-  const promotion = /^\/members\/promote\/([0-9a-f]{1,16})$/.exec(path);
-  if (headers[":method"] === "POST" && promotion !== null) {
-    stream.resume();
-    handlers.promote(BigInt(`0x${promotion[1]}`)).then(
-      () => {
-        stream.respond({ ":status": 200, ...json });
-        stream.end("{}");
-      },
-      (error: unknown) => {
-        const refusal = error instanceof EtcdError ? error : new EtcdError(GrpcCode.Unknown, String(error));
-        stream.respond({ ":status": 409, ...json });
-        stream.end(JSON.stringify({ code: refusal.grpcCode, message: refusal.message }));
-      },
-    );
-    return true;
-  }
-  return false;
+  const operation = /^\/([a-z-]+)\/([0-9a-f]{1,16})$/.exec(path);
+  const handler = operation === null ? undefined : handlers.leaderOperations[operation[1]!];
+  if (headers[":method"] !== "POST" || handler === undefined) return false;
+  stream.resume();
+  handler(BigInt(`0x${operation![2]}`)).then(
+    (result) => {
+      stream.respond({ ":status": 200, ...json });
+      stream.end(JSON.stringify(result ?? {}));
+    },
+    (error: unknown) => {
+      const refusal = error instanceof EtcdError ? error : new EtcdError(GrpcCode.Unknown, String(error));
+      stream.respond({ ":status": 409, ...json });
+      stream.end(JSON.stringify({ code: refusal.grpcCode, message: refusal.message }));
+    },
+  );
+  return true;
 }
 
-/** Asks the leader, at one of its peer URLs, to promote a learner; throws the error it refused with. */
-export function forwardPromote(leaderUrls: readonly string[], id: bigint, timeoutMs: number): Promise<void> {
+/** Asks the leader, at one of its peer URLs, to do `operation` for `id`; resolves with its JSON result or throws the etcd error it failed with. */
+export function callLeader(leaderUrls: readonly string[], operation: string, id: bigint, timeoutMs: number): Promise<unknown> {
   const url = leaderUrls[0];
   if (url === undefined) return Promise.reject(errors.ErrNoLeader);
   return new Promise((resolve, reject) => {
     const session = http2.connect(url.replace("//localhost:", "//127.0.0.1:"));
-    const timer = setTimeout(() => {
-      session.destroy();
-      reject(errors.ErrTimeout);
-    }, timeoutMs);
     const fail = (): void => {
       clearTimeout(timer);
       session.destroy();
       reject(errors.ErrTimeout);
     };
+    const timer = setTimeout(fail, timeoutMs);
     session.on("error", fail);
-    const request = session.request({ ":method": "POST", ":path": `/members/promote/${id.toString(16)}` });
+    const request = session.request({ ":method": "POST", ":path": `/${operation}/${id.toString(16)}` });
     request.end();
     let status = 0;
     let body = "";
@@ -89,10 +89,10 @@ export function forwardPromote(leaderUrls: readonly string[], id: bigint, timeou
     request.on("end", () => {
       clearTimeout(timer);
       session.close();
-      if (status === 200) return resolve();
       try {
-        const refusal = JSON.parse(body) as { code: GrpcCode; message: string };
-        reject(new EtcdError(refusal.code, refusal.message));
+        const parsed = JSON.parse(body) as { code: GrpcCode; message: string };
+        if (status === 200) resolve(parsed);
+        else reject(new EtcdError(parsed.code, parsed.message));
       } catch {
         reject(errors.ErrTimeout);
       }

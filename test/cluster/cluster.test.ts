@@ -176,14 +176,14 @@ describe("tetcd membership changes under write load", { skip, timeout: 150_000 }
       await learner.start();
       await load.waitForMore(100);
       const promote = await eventually(cluster.endpoints(original), ["member", "promote", learner.id!]);
-      assert.match(promote.stdout, new RegExp(`^Member ${learner.id} promoted in cluster [0-9a-f]+\n$`), promote.stderr);
+      assert.match(promote.stdout, new RegExp(`^Member +${learner.id} promoted in cluster +[0-9a-f]+\n$`), promote.stderr);
       assert.equal((await cluster.status(learner))?.isLearner, false);
       await load.waitForMore(100);
 
       const leader = await cluster.waitForLeader();
       removed = original.find((member) => member !== leader)!;
       const remove = await eventually(cluster.endpoints(original), ["member", "remove", removed.id!]);
-      assert.match(remove.stdout, new RegExp(`^Member ${removed.id} removed from cluster [0-9a-f]+\n$`), remove.stderr);
+      assert.match(remove.stdout, new RegExp(`^Member +${removed.id} removed from cluster +[0-9a-f]+\n$`), remove.stderr);
       await load.waitForMore(100);
       const list = await etcdctlAsync(leader.endpoint, ["member", "list"]);
       assert.doesNotMatch(list.stdout, new RegExp(removed.id!));

@@ -73,7 +73,7 @@ describe("cluster harness, reference etcd", { skip, timeout: 60_000 }, () => {
       promote = await etcdctlAsync(cluster.endpoints(), ["member", "promote", learner.id!]);
       if (promote.status !== 0) await sleep(200);
     }
-    assert.match(promote.stdout, new RegExp(`^Member ${learner.id} promoted in cluster [0-9a-f]+\n$`), promote.stderr);
+    assert.match(promote.stdout, new RegExp(`^Member +${learner.id} promoted in cluster +[0-9a-f]+\n$`), promote.stderr);
     let isLearner: boolean | undefined = true;
     while (Date.now() < deadline && isLearner !== false) isLearner = (await cluster.status(learner))?.isLearner;
     assert.equal(isLearner, false);
