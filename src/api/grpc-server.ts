@@ -53,7 +53,7 @@ export class GrpcServer {
   }
 
   /** Serves HTTP/2 on a connection accepted elsewhere (its first bytes may already be buffered in it). */
-  acceptConnection(socket: net.Socket): void {
+  acceptConnection(socket: net.Socket | Duplex): void {
     this.http2Server.emit("connection", socket);
   }
 

@@ -9,6 +9,7 @@ import type { EtcdServer } from "../server/member.js";
 import { clusterService } from "./cluster.js";
 import { serviceDefinition } from "./grpc.js";
 import { GrpcServer, listenOn } from "./grpc-server.js";
+import { withAuthorityRewriting } from "./h2-authority.js";
 import { HttpGateway } from "./http-gateway.js";
 import { kvService } from "./kv.js";
 import { leaseService } from "./lease.js";
@@ -79,8 +80,7 @@ export class ClientServer {
       socket.pause();
       socket.unshift(head);
       if (head.subarray(0, http2Preface.length).equals(http2Preface)) {
-        // The HTTP/2 session reads the buffered bytes itself; resuming here would steal them.
-        this.grpcServer.acceptConnection(socket);
+        this.grpcServer.acceptConnection(withAuthorityRewriting(socket));
       } else {
         this.httpServer.emit("connection", socket);
         socket.resume();
