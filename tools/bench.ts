@@ -1,7 +1,7 @@
 import { fork } from "node:child_process";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { etcdInstalled, quantile, startBenchServer } from "./bench/servers.js";
+import { etcdInstalled, quantile, startBenchCluster, startBenchServer } from "./bench/servers.js";
 import type { WorkerResult, WorkerTask } from "./bench/worker.js";
 
 /**
@@ -12,6 +12,10 @@ import type { WorkerResult, WorkerTask } from "./bench/worker.js";
  *   npm run bench -- [--workloads put,range-serializable,range-linearizable]
  *                    [--clients 1,16,64,256] [--duration 5] [--workers 2]
  *                    [--targets tetcd,etcd] [--keys 10000] [--value-bytes 256]
+ *                    [--members 3]
+ *
+ * With --members N, each target runs as an N-member cluster on loopback and
+ * the clients are spread over all members, as etcd's own benchmark tool does.
  */
 const here = dirname(fileURLToPath(import.meta.url));
 
@@ -24,6 +28,7 @@ interface Options {
   keySpace: number;
   valueBytes: number;
   tetcdArgs: string[];
+  members: number;
 }
 
 function parseOptions(argv: string[]): Options {
@@ -36,6 +41,7 @@ function parseOptions(argv: string[]): Options {
     keySpace: 10_000,
     valueBytes: 256,
     tetcdArgs: [],
+    members: 1,
   };
   for (let index = 0; index < argv.length; index++) {
     const name = argv[index]!;
@@ -47,17 +53,20 @@ function parseOptions(argv: string[]): Options {
     else if (name === "--targets") options.targets = value.split(",");
     else if (name === "--keys") options.keySpace = Number(value);
     else if (name === "--value-bytes") options.valueBytes = Number(value);
+    else if (name === "--members") options.members = Number(value);
     else if (name === "--tetcd-args") options.tetcdArgs = value.split(" ").filter(Boolean);
     else throw new Error(`unknown option ${name}`);
   }
   return options;
 }
 
-async function runLoad(endpoint: string, workload: WorkerTask["workload"], clients: number, options: Options, durationMs: number): Promise<{ qps: number; p50Ms: number; p99Ms: number; errors: number; firstError?: string }> {
+async function runLoad(endpoints: string[], workload: WorkerTask["workload"], clients: number, options: Options, durationMs: number): Promise<{ qps: number; p50Ms: number; p99Ms: number; errors: number; firstError?: string }> {
   const workers = Math.min(options.workers, clients);
   const tasks = Array.from({ length: workers }, (_, index): WorkerTask => {
     const concurrency = Math.floor(clients / workers) + (index < clients % workers ? 1 : 0);
-    return { endpoint, workload, concurrency, connections: Math.max(1, Math.min(concurrency, 4)), durationMs, keySpace: options.keySpace, valueBytes: options.valueBytes, seed: 7919 * (index + 1) };
+    // Each worker starts its round robin at another member, so that every member gets clients.
+    const rotated = [...endpoints.slice(index % endpoints.length), ...endpoints.slice(0, index % endpoints.length)];
+    return { endpoints: rotated, workload, concurrency, connections: Math.max(1, Math.min(concurrency, 4)), durationMs, keySpace: options.keySpace, valueBytes: options.valueBytes, seed: 7919 * (index + 1) };
   });
   const results = await Promise.all(
     tasks.map(
@@ -87,12 +96,16 @@ async function main(): Promise<void> {
   const rows: string[] = [];
   const table: Record<string, Record<string, { qps: number; p50Ms: number; p99Ms: number }>> = {};
   for (const targetName of options.targets) {
-    const target = await startBenchServer(targetName as "tetcd" | "etcd", targetName === "tetcd" ? options.tetcdArgs : []);
+    const extraArgs = targetName === "tetcd" ? options.tetcdArgs : [];
+    const target =
+      options.members > 1
+        ? await startBenchCluster(targetName as "tetcd" | "etcd", options.members, extraArgs)
+        : await startBenchServer(targetName as "tetcd" | "etcd", extraArgs).then((server) => ({ endpoints: [server.endpoint], stop: () => server.stop() }));
     try {
       for (const workload of options.workloads) {
-        if (workload !== "put") await runLoad(target.endpoint, "put", 64, { ...options }, Math.min(2000, options.durationMs)); // fill the key space
+        if (workload !== "put") await runLoad(target.endpoints, "put", 64, { ...options }, Math.min(2000, options.durationMs)); // fill the key space
         for (const clients of options.clients) {
-          const result = await runLoad(target.endpoint, workload, clients, options, options.durationMs);
+          const result = await runLoad(target.endpoints, workload, clients, options, options.durationMs);
           if (result.errors > 0) console.log(`${targetName} ${workload} ${clients}: ${result.errors} errors, first: ${result.firstError}`);
           (table[`${workload} ${clients}`] ??= {})[targetName] = result;
           console.log(`${targetName.padEnd(6)} ${workload.padEnd(19)} clients ${String(clients).padStart(3)}: ${result.qps.toFixed(0).padStart(7)} req/s  p50 ${result.p50Ms.toFixed(2)} ms  p99 ${result.p99Ms.toFixed(2)} ms`);

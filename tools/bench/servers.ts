@@ -71,6 +71,50 @@ export async function startBenchServer(name: "tetcd" | "etcd", extraArgs: readon
   };
 }
 
+/** A cluster of `size` members on loopback, started together; the load is spread over `endpoints`. */
+export interface BenchCluster {
+  name: string;
+  endpoints: string[];
+  stop(): Promise<void>;
+}
+
+export async function startBenchCluster(name: "tetcd" | "etcd", size: number, extraArgs: readonly string[] = []): Promise<BenchCluster> {
+  const members = await Promise.all(
+    Array.from({ length: size }, async (_, index) => ({ name: `m${index}`, port: await freePort(), peerPort: await freePort(), dataDir: mkdtempSync(join(tmpdir(), `bench-${name}-m${index}-`)) })),
+  );
+  const initialCluster = members.map((member) => `${member.name}=http://127.0.0.1:${member.peerPort}`).join(",");
+  const children = members.map((member) => {
+    const url = `http://127.0.0.1:${member.port}`;
+    const peer = `http://127.0.0.1:${member.peerPort}`;
+    const common = [
+      "--name", member.name, "--data-dir", member.dataDir,
+      "--listen-client-urls", url, "--advertise-client-urls", url,
+      "--listen-peer-urls", peer, "--initial-advertise-peer-urls", peer,
+      "--initial-cluster", initialCluster, "--initial-cluster-token", `bench-${name}`,
+    ];
+    return name === "tetcd"
+      ? spawn(process.execPath, [join(here, "..", "..", "src", "cli", "tetcd.js"), ...common, "--log-level", "warn", ...extraArgs], { stdio: "ignore" })
+      : spawn("etcd", [...common, "--logger", "zap", "--log-level", "warn", ...extraArgs], { stdio: "ignore" });
+  });
+  await Promise.all(members.map((member, index) => waitForPort(member.port, children[index]!)));
+  return {
+    name,
+    endpoints: members.map((member) => `127.0.0.1:${member.port}`),
+    async stop() {
+      await Promise.all(
+        children.map(async (child) => {
+          const exited = new Promise((resolve) => child.once("exit", resolve));
+          child.kill("SIGTERM");
+          const timer = setTimeout(() => child.kill("SIGKILL"), 5000);
+          await exited;
+          clearTimeout(timer);
+        }),
+      );
+      for (const member of members) rmSync(member.dataDir, { recursive: true, force: true });
+    },
+  };
+}
+
 /** Resident memory of a process, in all and split into anonymous (heap) and file-backed (mapped files), from /proc. */
 export function residentMemory(pid: number): { total: number; anonymous: number; file: number } {
   const status = readFileSync(`/proc/${pid}/status`, "utf8");

@@ -4,7 +4,8 @@ import { PutRequestSchema, RangeRequestSchema } from "../../src/gen/etcdserverpb
 
 /** What the coordinator asks one worker process to do. */
 export interface WorkerTask {
-  endpoint: string;
+  /** Connections are spread over these, round robin. */
+  endpoints: string[];
   workload: "put" | "range-serializable" | "range-linearizable";
   /** Requests kept in flight by this worker, spread over its connections. */
   concurrency: number;
@@ -53,7 +54,7 @@ function makeCall(session: http2.ClientHttp2Session, path: string): (bytes: Buff
 }
 
 export async function runWorker(task: WorkerTask): Promise<WorkerResult> {
-  const sessions = Array.from({ length: task.connections }, () => http2.connect(`http://${task.endpoint}`));
+  const sessions = Array.from({ length: task.connections }, (_, index) => http2.connect(`http://${task.endpoints[index % task.endpoints.length]}`));
   const path = task.workload === "put" ? "/etcdserverpb.KV/Put" : "/etcdserverpb.KV/Range";
   const calls = sessions.map((session) => makeCall(session, path));
   const value = Buffer.alloc(task.valueBytes, 0x61);
