@@ -21,12 +21,12 @@ export function leaseService(server: EtcdServer): grpc.UntypedServiceImplementat
   return {
     leaseGrant: unary(async (request: LeaseGrantRequest) => fillHeader(server, await server.leaseGrant(request))),
     leaseRevoke: unary(async (request: LeaseRevokeRequest) => fillHeader(server, await server.leaseRevoke(request))),
-    leaseTimeToLive: unary(async (request: LeaseTimeToLiveRequest) => fillHeader(server, await server.leaseTimeToLive(request))),
+    leaseTimeToLive: unary(async (request: LeaseTimeToLiveRequest) => fillHeader(server, await server.leases.timeToLive(request))),
     leaseKeepAlive: (call: grpc.ServerDuplexStream<LeaseKeepAliveRequest, LeaseKeepAliveResponse>) => {
       // Answers go out in the order the requests came, each once its renewal (maybe by the leader) is done.
       let previous: Promise<unknown> = Promise.resolve();
       call.on("data", (request: LeaseKeepAliveRequest) => {
-        const renewal = server.leaseRenew(request.ID);
+        const renewal = server.leases.renew(request.ID);
         previous = Promise.all([renewal, previous]).then(
           ([ttl]) => {
             if (!call.destroyed) call.write(fillHeader(server, create(LeaseKeepAliveResponseSchema, { ID: request.ID, TTL: BigInt(ttl) })));

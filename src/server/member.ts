@@ -13,11 +13,6 @@ import {
   type LeaseGrantRequest,
   type LeaseGrantResponse,
   type LeaseRevokeRequest,
-  type LeaseTimeToLiveRequest,
-  type LeaseTimeToLiveResponse,
-  LeaseCheckpointRequestSchema,
-  LeaseRevokeRequestSchema,
-  LeaseTimeToLiveResponseSchema,
   ResponseHeaderSchema,
   type LeaseRevokeResponse,
   type PutRequest,
@@ -27,18 +22,17 @@ import {
   type TxnRequest,
   type TxnResponse,
 } from "../gen/etcdserverpb/rpc_pb.js";
-import { leaseLimits } from "../lease/lessor.js";
 import { StoreError } from "../mvcc/errors.js";
-import { keyToBytes } from "../mvcc/keys.js";
 import { PeerTransport } from "../transport/peer-transport.js";
 import { EntryType, ErrProposalDropped, type ConfChange, type Entry, type Snapshot } from "../raft/index.js";
 import { LogCompactor } from "./log-compactor.js";
 import { ClusterOps } from "./cluster-ops.js";
+import { LeaseOps } from "./lease-ops.js";
 import { encodeBackendSnapshot, installBackendSnapshot } from "./snapshot.js";
 import type { MemberStorage } from "./storage.js";
 import { openStorage, storeAppliedTerm, storeIds } from "./storage.js";
 import { existingIds, otherInitialPeerUrls, startRaft, type RaftStart } from "./bootstrap.js";
-import { callLeader, fetchRemoteCluster, servePeerEndpoint } from "./peer-endpoints.js";
+import { fetchRemoteCluster, servePeerEndpoint } from "./peer-endpoints.js";
 import { ConfChangeApplier, type ConfChangeResult } from "./conf-changes.js";
 import { RaftNode } from "./raft-node.js";
 import { Applier, toEtcdError, type ApplyResponse, type ApplyResult } from "./applier.js";
@@ -94,6 +88,11 @@ export class EtcdServer {
   private applyWaiters: Array<{ index: number; resolve: () => void }> = [];
   appliedIndex: number;
   private failure: Error | undefined;
+
+  /** True once the member stopped taking requests (closed, removed, or a storage failure). */
+  get stopped(): boolean {
+    return this.failure !== undefined;
+  }
   private timers: NodeJS.Timeout[] = [];
   readonly requestTimeoutMs: number;
   private readonly confChanges: ConfChangeApplier;
@@ -103,6 +102,8 @@ export class EtcdServer {
   private markRemoved: () => void = () => {};
   /** Membership changes and leadership transfer, as the Cluster and Maintenance services ask for them. */
   readonly cluster: ClusterOps;
+  /** Lease keep-alive, time-to-live and expiry, which the leader runs. */
+  readonly leases: LeaseOps;
   private appliedSinceCompaction = 0;
 
   private constructor(
@@ -143,6 +144,7 @@ export class EtcdServer {
     }));
     this.removed = new Promise((resolve) => (this.markRemoved = resolve));
     this.cluster = new ClusterOps(this);
+    this.leases = new LeaseOps(this);
     this.compactor = new LogCompactor(storage.wal, storage.backend, this.raft, start.raftStorage, start);
     this.confChanges = new ConfChangeApplier(this.memberId, storage.membership, storage.backend, transport, this.raft, logger);
   }
@@ -172,8 +174,8 @@ export class EtcdServer {
         members: () => storage.membership.list(),
         leaderOperations: {
           promote: (id) => (server === undefined ? Promise.reject(errors.ErrNotLeader) : server.cluster.promote(id)),
-          "lease-renew": (id) => (server === undefined ? Promise.reject(errors.ErrNotLeader) : server.leaseRenewHere(id).then((ttl) => ({ ttl }))),
-          "lease-ttl": (id) => (server === undefined ? Promise.reject(errors.ErrNotLeader) : server.leaseRemainingHere(id)),
+          "lease-renew": (id) => (server === undefined ? Promise.reject(errors.ErrNotLeader) : server.leases.renewHere(id).then((ttl) => ({ ttl }))),
+          "lease-ttl": (id) => (server === undefined ? Promise.reject(errors.ErrNotLeader) : server.leases.remainingHere(id)),
         },
       }),
     );
@@ -184,10 +186,10 @@ export class EtcdServer {
     const confState = start.node.status().confState;
     if (confState.voters.length === 1 && confState.voters[0] === start.memberId) server.raft.campaign();
     else server.raft.schedule();
-    server.timers.push(setInterval(() => server.revokeExpiredLeases(), leaseExpiryCheckMs));
+    server.timers.push(setInterval(() => server.leases.revokeExpired(leaseExpiryCheckMs), leaseExpiryCheckMs));
     server.timers.push(setInterval(() => server.expireWaiters(), deadlineCheckMs));
     if (config.leaseCheckpointEnabled) {
-      server.timers.push(setInterval(() => server.proposeCheckpoints(storage.lessor.checkpoints()), config.leaseCheckpointIntervalMs));
+      server.timers.push(setInterval(() => server.leases.proposeCheckpoints(storage.lessor.checkpoints()), config.leaseCheckpointIntervalMs));
     }
     for (const timer of server.timers) timer.unref();
     await server.publish();
@@ -209,88 +211,6 @@ export class EtcdServer {
         this.logger.warn("failed to publish local member to cluster through raft", { error: String(error) });
       }
     }
-  }
-
-  /** Proposes the revoke of leases that ran out, at most etcd's rate of revokes per second. */
-  private revokeExpiredLeases(): void {
-    if (this.failure !== undefined) return;
-    const expired = this.storage.lessor.takeExpired(Math.ceil((leaseLimits.revokesPerSecondMax * leaseExpiryCheckMs) / 1000));
-    for (const lease of expired) {
-      this.leaseRevoke(create(LeaseRevokeRequestSchema, { ID: lease.id })).catch((error: unknown) => {
-        if (error !== errors.ErrLeaseNotFound) this.logger.warn("failed to revoke an expired lease", { "lease-id": lease.id, error: String(error) });
-      });
-    }
-  }
-
-  /** Keeps a lease alive: its TTL in seconds, or 0 when it does not exist or has run out (what etcd answers). */
-  leaseRenew(id: bigint): Promise<number> {
-    if (this.raft.isLeader) return this.leaseRenewHere(id);
-    return this.forwardToLeader("lease-renew", id).then((result) => (result as { ttl: number }).ttl);
-  }
-
-  /** Renews on this member, which must lead: only the leader runs lease expiry. */
-  async leaseRenewHere(id: bigint): Promise<number> {
-    if (!this.raft.isLeader) throw errors.ErrNotLeader;
-    // Whatever the previous leader committed (a revoke, a grant) is applied first.
-    await this.applied(this.raft.commitIndex);
-    const renewed = this.storage.lessor.renew(id);
-    if (renewed === undefined) return 0;
-    // A kept-alive lease starts over: the remaining TTL on record no longer holds.
-    if (renewed.checkpointed) this.proposeCheckpoints([{ id, remainingTtlSeconds: 0 }]);
-    return renewed.ttlSeconds;
-  }
-
-  /** A lease's remaining and granted TTL as the leader, which runs expiry, knows them; -1 when it does not exist. */
-  async leaseRemainingHere(id: bigint): Promise<{ ttl: number; granted: number }> {
-    if (!this.raft.isLeader) throw errors.ErrNotLeader;
-    await this.linearizableRead();
-    const lease = this.storage.lessor.get(id);
-    return lease === undefined ? { ttl: -1, granted: 0 } : { ttl: this.storage.lessor.remainingSeconds(lease), granted: lease.ttlSeconds };
-  }
-
-  /** Asks the leader to do a leader-only operation, waiting for a leader (and following leader changes) until the request timeout. */
-  private async forwardToLeader(operation: string, id: bigint): Promise<unknown> {
-    const deadline = performance.now() + this.requestTimeoutMs;
-    for (;;) {
-      if (this.failure !== undefined) throw errors.ErrStopped;
-      const leader = this.raft.isLeader ? undefined : this.storage.membership.get(this.raft.leaderId);
-      if (leader !== undefined) {
-        try {
-          return await callLeader(leader.peerUrls, operation, id, Math.max(1, deadline - performance.now()));
-        } catch (error) {
-          // The leader moved on, or could not be reached: ask whoever leads next.
-          const retry = error === errors.ErrTimeout || (error instanceof errors.EtcdError && error.message === errors.ErrNotLeader.message);
-          if (!retry) throw error;
-        }
-      } else if (this.raft.isLeader) {
-        if (operation === "lease-renew") return { ttl: await this.leaseRenewHere(id) };
-        return this.leaseRemainingHere(id);
-      }
-      if (performance.now() >= deadline) throw errors.ErrTimeout;
-      await new Promise((resolve) => setTimeout(resolve, 50));
-    }
-  }
-
-  /** Records leases' remaining TTLs through the log, so that a new leader or a restart resumes them. */
-  private proposeCheckpoints(checkpoints: Array<{ id: bigint; remainingTtlSeconds: number }>): void {
-    for (let first = 0; first < checkpoints.length; first += leaseLimits.checkpointsPerRequestMax) {
-      const batch = checkpoints.slice(first, first + leaseLimits.checkpointsPerRequestMax);
-      const request = create(LeaseCheckpointRequestSchema, { checkpoints: batch.map((checkpoint) => ({ ID: checkpoint.id, remainingTTL: BigInt(checkpoint.remainingTtlSeconds) })) });
-      this.propose(raftRequest({ leaseCheckpoint: request })).catch((error: unknown) => this.logger.warn("failed to checkpoint leases", { error: String(error) }));
-    }
-  }
-
-  async leaseTimeToLive(request: LeaseTimeToLiveRequest): Promise<LeaseTimeToLiveResponse> {
-    await this.linearizableRead();
-    const remaining = this.raft.isLeader ? await this.leaseRemainingHere(request.ID) : ((await this.forwardToLeader("lease-ttl", request.ID)) as { ttl: number; granted: number });
-    const lease = this.storage.lessor.get(request.ID);
-    if (remaining.ttl === -1 || lease === undefined) return create(LeaseTimeToLiveResponseSchema, { header: create(ResponseHeaderSchema), ID: request.ID, TTL: -1n });
-    return create(LeaseTimeToLiveResponseSchema, {
-      ID: lease.id,
-      TTL: BigInt(remaining.ttl),
-      grantedTTL: BigInt(remaining.granted),
-      keys: request.keys ? [...lease.keys].sort().map((key) => keyToBytes(key)) : [],
-    });
   }
 
   get term(): number {
@@ -437,7 +357,8 @@ export class EtcdServer {
     return this.propose(request);
   }
 
-  private async propose(request: InternalRaftRequest): Promise<ApplyResponse> {
+  /** Proposes a request through the log and resolves with its response once applied here. */
+  async propose(request: InternalRaftRequest): Promise<ApplyResponse> {
     return this.unwrap(await this.proposeForResult(request));
   }
 
@@ -484,8 +405,9 @@ export class EtcdServer {
   /** Answers proposals that outlived the request timeout, as etcd does. */
   private expireWaiters(): void {
     const now = performance.now();
+    // Every proposal gets the same timeout, so deadlines follow insertion order.
     for (const [id, waiter] of this.waiters) {
-      if (waiter.deadlineMs > now) continue;
+      if (waiter.deadlineMs > now) break;
       this.waiters.delete(id);
       this.blocked.delete(id);
       waiter.resolve({ error: this.timeoutError(waiter) });
