@@ -71,7 +71,7 @@ export class ClusterOps {
     if (!this.server.raft.isLeader) {
       const leader = this.membership.get(this.server.leaderId);
       if (leader === undefined) throw errors.ErrNoLeader;
-      await callLeader(leader.peerUrls, "promote", id, this.server.requestTimeoutMs);
+      await callLeader(leader.peerUrls, "promote", id, this.server.requestTimeoutMs, this.server.config.peerTls);
       return;
     }
     const progress = this.server.raft.raw.status().progress;

@@ -31,6 +31,21 @@ export interface ServerConfig {
   logLevel: "debug" | "info" | "warn" | "error" | "panic" | "fatal";
   logOutputs: string[];
   enableGrpcGateway: boolean;
+  /**
+   * Peer TLS (--peer-cert-file, --peer-key-file, --peer-trusted-ca-file,
+   * --peer-client-cert-auth), for `https` peer URLs; undefined when neither
+   * the certificate nor the key is given (etcd then ignores the other two).
+   * The files are read when the peer transport is constructed.
+   */
+  peerTls: PeerTlsConfig | undefined;
+}
+
+/** The peer TLS flags; the same shape as the transport's PeerTlsOptions. */
+export interface PeerTlsConfig {
+  certFile: string;
+  keyFile: string;
+  trustedCaFile: string | undefined;
+  clientCertAuth: boolean;
 }
 
 export class ConfigError extends Error {
@@ -156,6 +171,7 @@ function buildConfig(values: FlagValues): ServerConfig {
     logLevel: (get("debug") === "true" ? "debug" : logLevel) as ServerConfig["logLevel"],
     logOutputs: splitList(get("log-outputs") === "default" && get("log-output") !== "" ? get("log-output") : get("log-outputs")),
     enableGrpcGateway: get("enable-grpc-gateway") === "true",
+    peerTls: peerTlsConfig(get),
   };
   checkCluster(config);
   for (const output of config.logOutputs) {
@@ -188,14 +204,28 @@ function normalize(spec: FlagSpec, value: string): string {
   return value;
 }
 
+function peerTlsConfig(get: (name: string) => string): PeerTlsConfig | undefined {
+  const certFile = get("peer-cert-file");
+  const keyFile = get("peer-key-file");
+  if (certFile === "" && keyFile === "") return undefined;
+  if (certFile === "" || keyFile === "") throw new ConfigError(`KeyFile and CertFile must both be present[key: ${keyFile}, cert: ${certFile}]`);
+  const trustedCaFile = get("peer-trusted-ca-file");
+  return { certFile, keyFile, trustedCaFile: trustedCaFile === "" ? undefined : trustedCaFile, clientCertAuth: normalize(flagsByName.get("peer-client-cert-auth")!, get("peer-client-cert-auth")) === "true" };
+}
+
 /** What etcd checks of the cluster flags before starting. */
 function checkCluster(config: ServerConfig): void {
-  for (const url of [...config.listenClientUrls, ...config.listenPeerUrls]) {
+  for (const url of config.listenClientUrls) {
     if (url.protocol === "https:" || url.protocol === "unixs:") throw new ConfigError(`TLS listener ${url.href} is not supported yet by tetcd`);
   }
+  for (const url of config.listenPeerUrls) {
+    if (url.protocol === "unix:" || url.protocol === "unixs:") throw new ConfigError(`unix socket peer listener ${url.href} is not supported yet by tetcd`);
+    if (url.protocol === "https:" && config.peerTls === undefined) throw new ConfigError(`cannot listen on TLS for ${url.origin}: KeyFile and CertFile are not presented`);
+  }
+  if (config.peerTls !== undefined) return;
   for (const urls of config.initialCluster.values()) {
     for (const url of urls) {
-      if (url.startsWith("https:")) throw new ConfigError(`TLS peer URL ${url} is not supported yet by tetcd`);
+      if (url.startsWith("https:")) throw new ConfigError(`TLS peer URL ${url} without --peer-cert-file and --peer-key-file is not supported yet by tetcd`);
     }
   }
 }

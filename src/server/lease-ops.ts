@@ -91,7 +91,7 @@ export class LeaseOps {
       const leader = this.server.membership.get(this.server.leaderId);
       if (leader !== undefined) {
         try {
-          return await callLeader(leader.peerUrls, operation, id, Math.max(1, deadline - performance.now()));
+          return await callLeader(leader.peerUrls, operation, id, Math.max(1, deadline - performance.now()), this.server.config.peerTls);
         } catch (error) {
           // The leader moved on, or could not be reached: ask whoever leads next.
           const retry = error === errors.ErrTimeout || (error instanceof errors.EtcdError && error.message === errors.ErrNotLeader.message);

@@ -157,7 +157,7 @@ export class EtcdServer {
   static async start(config: ServerConfig, logger: Logger): Promise<EtcdServer> {
     const storage = openStorage(config);
     const joining = existingIds(storage) === undefined && config.initialClusterState === "existing";
-    const remote = joining ? await fetchRemoteCluster(otherInitialPeerUrls(config), config.electionTimeoutMs * 5) : undefined;
+    const remote = joining ? await fetchRemoteCluster(otherInitialPeerUrls(config), config.electionTimeoutMs * 5, config.peerTls) : undefined;
     const start = startRaft(config, storage, remote);
     if (start.firstRecords.length > 0) await storage.wal.append(start.firstRecords);
     if (storage.backendIds === undefined) storage.backend.write(() => storeIds(storage.backend, start.memberId, start.clusterId));
@@ -166,6 +166,7 @@ export class EtcdServer {
       clusterId: start.clusterId,
       listenUrls: config.listenPeerUrls.map((url) => url.origin.replace("//localhost:", "//127.0.0.1:")),
       logger,
+      tls: config.peerTls,
     });
     let server: EtcdServer | undefined;
     transport.onOtherRequest((stream, headers) =>

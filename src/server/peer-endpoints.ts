@@ -2,6 +2,10 @@ import http2 from "node:http2";
 import * as errors from "./errors.js";
 import { EtcdError, GrpcCode } from "./errors.js";
 import type { Member } from "./membership.js";
+import { connectPeer, type PeerTlsOptions } from "../transport/index.js";
+
+/** Over h2c, localhost is dialled as 127.0.0.1; over TLS the name written in the URL is what the certificate is checked against. */
+const dialUrl = (url: string): string => (url.startsWith("http:") ? url.replace("//localhost:", "//127.0.0.1:") : url);
 
 /**
  * The member's own endpoints on the peer port, beside the raft streams:
@@ -66,11 +70,11 @@ export function servePeerEndpoint(stream: http2.ServerHttp2Stream, headers: http
 }
 
 /** Asks the leader, at one of its peer URLs, to do `operation` for `id`; resolves with its JSON result or throws the etcd error it failed with. */
-export function callLeader(leaderUrls: readonly string[], operation: string, id: bigint, timeoutMs: number): Promise<unknown> {
+export function callLeader(leaderUrls: readonly string[], operation: string, id: bigint, timeoutMs: number, tls: PeerTlsOptions | undefined): Promise<unknown> {
   const url = leaderUrls[0];
   if (url === undefined) return Promise.reject(errors.ErrNoLeader);
   return new Promise((resolve, reject) => {
-    const session = http2.connect(url.replace("//localhost:", "//127.0.0.1:"));
+    const session = connectPeer(dialUrl(url), tls);
     const fail = (): void => {
       clearTimeout(timer);
       session.destroy();
@@ -106,9 +110,9 @@ export interface RemoteCluster {
 }
 
 /** Asks one peer URL for the cluster's members. */
-function fetchMembers(url: string, timeoutMs: number): Promise<RemoteCluster> {
+function fetchMembers(url: string, timeoutMs: number, tls: PeerTlsOptions | undefined): Promise<RemoteCluster> {
   return new Promise((resolve, reject) => {
-    const session = http2.connect(url);
+    const session = connectPeer(url, tls);
     const timer = setTimeout(() => {
       session.destroy();
       reject(new Error(`no answer from ${url} within ${timeoutMs} ms`));
@@ -145,11 +149,11 @@ function fetchMembers(url: string, timeoutMs: number): Promise<RemoteCluster> {
 }
 
 /** The cluster as the first of `urls` that answers describes it. */
-export async function fetchRemoteCluster(urls: readonly string[], timeoutMs: number): Promise<RemoteCluster> {
+export async function fetchRemoteCluster(urls: readonly string[], timeoutMs: number, tls: PeerTlsOptions | undefined): Promise<RemoteCluster> {
   const failures: string[] = [];
   for (const url of urls) {
     try {
-      return await fetchMembers(url.replace("//localhost:", "//127.0.0.1:"), timeoutMs);
+      return await fetchMembers(dialUrl(url), timeoutMs, tls);
     } catch (error) {
       failures.push(`${url}: ${(error as Error).message}`);
     }

@@ -1,5 +1,8 @@
 /** The peer transport: Raft messages between members over HTTP/2 streams. */
 export { PeerTransport } from "./peer-transport.js";
+export { connectPeer } from "./connection.js";
+export { loadPeerTls } from "./tls.js";
+export type { PeerTlsOptions, PeerTlsCredentials } from "./tls.js";
 export type { PeerTransportOptions, SnapshotStatus } from "./peer-transport.js";
 export type { PeerStatus } from "./peer.js";
 export { defaultTransportLimits, resolveLimits } from "./limits.js";

@@ -1,20 +1,21 @@
 import type http2 from "node:http2";
-import type { AddressInfo } from "node:net";
+import type net from "node:net";
 import type { Message } from "../raft/index.js";
 import { systemTimers, type Timers } from "./backoff.js";
-import { createPeerServer, parsePeerUrl } from "./connection.js";
+import { checkListenUrl, createPeerServer, parsePeerUrl } from "./connection.js";
 import { resolveLimits, type TransportLimits } from "./limits.js";
 import { silentTransportLogger, type TransportLogger } from "./logger.js";
 import { Peer, type PeerContext, type PeerStatus } from "./peer.js";
 import { formatId } from "./protocol.js";
 import { handlePeerRequest, type ReceiverContext } from "./receiver.js";
+import { resolvePeerTls, type PeerTlsCredentials, type PeerTlsOptions } from "./tls.js";
 
 export type SnapshotStatus = "finish" | "failure";
 
 export interface PeerTransportOptions {
   memberId: bigint;
   clusterId: bigint;
-  /** URLs to listen on for peers (`http://host:port`; port 0 picks a free one). */
+  /** URLs to listen on for peers (`http://host:port` or, with `tls`, `https://host:port`; port 0 picks a free one). */
   listenUrls?: string[];
   /** Shorthand for one listen URL `http://host:port`, when listenUrls is not given. */
   host?: string;
@@ -23,6 +24,15 @@ export interface PeerTransportOptions {
   limits?: Partial<TransportLimits>;
   /** Timers for reconnection backoff and timeouts; the system's by default. */
   timers?: Timers;
+  /**
+   * Peer TLS (etcd's --peer-cert-file, --peer-key-file, --peer-trusted-ca-file,
+   * --peer-client-cert-auth): file paths, read and checked by the constructor
+   * (once per options object, shared with `connectPeer`), or credentials
+   * already read by `loadPeerTls`. Used on `https:` listen URLs
+   * (required there) and when dialling `https:` peer URLs; `http:` URLs stay
+   * in clear text either way.
+   */
+  tls?: PeerTlsOptions | PeerTlsCredentials | undefined;
 }
 
 /**
@@ -41,7 +51,8 @@ export class PeerTransport {
   private readonly logger: TransportLogger;
   private readonly timers: Timers;
   private readonly listenUrls: URL[];
-  private readonly servers: http2.Http2Server[] = [];
+  private readonly tls: PeerTlsCredentials | undefined;
+  private readonly servers: net.Server[] = [];
   private readonly sessions = new Set<http2.ServerHttp2Session>();
   private readonly incomingStreams = new Map<bigint, Set<http2.ServerHttp2Stream>>();
   private readonly peers = new Map<bigint, Peer>();
@@ -62,6 +73,8 @@ export class PeerTransport {
     const urls = options.listenUrls ?? [`http://${options.host ?? "127.0.0.1"}:${options.port ?? 0}`];
     if (urls.length === 0) throw new RangeError("the peer transport needs at least one listen URL");
     this.listenUrls = urls.map(parsePeerUrl);
+    this.tls = resolvePeerTls(options.tls);
+    for (const url of this.listenUrls) checkListenUrl(url, this.tls);
   }
 
   /** Starts listening on every listen URL; resolves once all are bound. */
@@ -70,14 +83,19 @@ export class PeerTransport {
     this.started = true;
     const receiver = this.receiverContext();
     for (const url of this.listenUrls) {
-      const server = createPeerServer(url, this.limits.receiveWindowBytes);
-      server.on("session", (session) => {
-        this.sessions.add(session);
-        session.on("close", () => this.sessions.delete(session));
-        session.on("error", () => {});
+      const server = createPeerServer(url, this.limits.receiveWindowBytes, this.tls, {
+        session: (session) => {
+          this.sessions.add(session);
+          session.on("close", () => this.sessions.delete(session));
+          session.on("error", () => {});
+        },
+        stream: (stream, headers) => handlePeerRequest(stream, headers, receiver),
+        tlsClientError: (reason, remoteAddress) => this.logger.warn("rejected a peer connection in the TLS handshake", { address: url.href, "remote-addr": remoteAddress, error: reason }),
       });
-      server.on("stream", (stream, headers) => handlePeerRequest(stream, headers, receiver));
       this.servers.push(server);
+      if (url.protocol === "http:" && this.tls !== undefined) {
+        this.logger.warn("scheme is HTTP while key and cert files are present; ignoring key and cert files", { "peer-url": url.href });
+      }
       await new Promise<void>((resolve, reject) => {
         server.once("error", reject);
         server.listen(Number(url.port), url.hostname.replace(/^\[|\]$/g, ""), () => {
@@ -93,7 +111,7 @@ export class PeerTransport {
   get boundUrls(): string[] {
     return this.servers.map((server, index) => {
       const url = new URL(this.listenUrls[index]!.href);
-      url.port = String((server.address() as AddressInfo).port);
+      url.port = String((server.address() as net.AddressInfo).port);
       return url.origin;
     });
   }
@@ -190,6 +208,7 @@ export class PeerTransport {
       limits: this.limits,
       timers: this.timers,
       logger: this.logger,
+      tls: this.tls,
       reportUnreachable: (peerId) => this.later(() => this.unreachableHandler(peerId)),
       reportSnapshotStatus: (peerId, status) => this.later(() => this.snapshotStatusHandler(peerId, status)),
     };

@@ -9,6 +9,7 @@ import type { TransportLimits } from "./limits.js";
 import type { TransportLogger } from "./logger.js";
 import { formatId, headerError, messageStreamPath, requestHeaders, statusAccepted } from "./protocol.js";
 import { sendSnapshot } from "./snapshot-sender.js";
+import { isTlsError, type PeerTlsCredentials } from "./tls.js";
 
 /** What a peer needs from the transport that owns it. Hooks must not be called synchronously from send(). */
 export interface PeerContext {
@@ -17,6 +18,8 @@ export interface PeerContext {
   limits: TransportLimits;
   timers: Timers;
   logger: TransportLogger;
+  /** The peer TLS credentials, used when dialling `https:` URLs. */
+  tls: PeerTlsCredentials | undefined;
   reportUnreachable(peerId: bigint): void;
   reportSnapshotStatus(peerId: bigint, status: "finish" | "failure"): void;
 }
@@ -54,6 +57,8 @@ export class Peer {
   private pingTimer: unknown;
   private reconnectTimer: unknown;
   private wasActive = false;
+  /** The last connection failed in the TLS handshake; further such failures are logged at debug only. */
+  private tlsFailing = false;
   private droppedMessages = 0;
   private dropping = false;
   private readonly snapshotCancels = new Set<() => void>();
@@ -136,7 +141,7 @@ export class Peer {
     const fail = (reason: string, error?: unknown): void => {
       if (attempt === this.attempt) this.connectionLost(url, reason, error);
     };
-    const session = connectToPeer(url);
+    const session = connectToPeer(url, this.context.tls);
     session.on("error", (error) => fail("connection error", error));
     session.on("close", () => fail("connection closed"));
     const stream = session.request(requestHeaders(messageStreamPath, this.context.memberId, this.id, this.context.clusterId), { endStream: false });
@@ -147,6 +152,7 @@ export class Peer {
       this.context.timers.clearTimeout(this.connectTimer);
       this.accepted = true;
       this.wasActive = true;
+      this.tlsFailing = false;
       this.backoff.reset();
       this.context.logger.info("established stream to remote peer", { "remote-peer-id": formatId(this.id), url: url.href });
       this.schedulePing(session, attempt, fail);
@@ -169,9 +175,11 @@ export class Peer {
     this.disconnect();
     const fields = { "remote-peer-id": formatId(this.id), url: url.href, reason, error: error instanceof Error ? error.message : undefined };
     if (error instanceof PeerRefusedError) this.context.logger.error("remote peer refused the message stream", fields);
+    else if (isTlsError(error) && !this.tlsFailing) this.context.logger.warn("TLS handshake with peer failed", fields);
     else if (this.wasActive) this.context.logger.warn("peer became inactive (message stream lost)", fields);
     else this.context.logger.debug("failed to connect to peer", fields);
     this.wasActive = false;
+    this.tlsFailing = isTlsError(error);
     this.context.reportUnreachable(this.id);
     this.urlIndex++;
     const delayMs = this.backoff.nextDelayMs();
@@ -222,6 +230,7 @@ export class Peer {
       frame,
       timers: this.context.timers,
       timeoutMs: this.context.limits.snapshotSendTimeoutMs,
+      tls: this.context.tls,
     });
     this.snapshotCancels.add(cancel);
     this.context.logger.info("sending database snapshot", { ...fields, bytes: frame.length });

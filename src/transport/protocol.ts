@@ -1,6 +1,6 @@
 /**
- * The peer protocol on the wire: plain HTTP/2 (h2c; h2 once TLS is added) on
- * the peer URLs.
+ * The peer protocol on the wire: HTTP/2 on the peer URLs, h2c on `http:` ones
+ * and h2 over TLS on `https:` ones (connection.ts).
  *
  * - `POST /raft/stream/message`: one long-lived request per ordered pair of
  *   members (sender → receiver). The receiver answers `200` with headers at

@@ -1,6 +1,7 @@
 import type { Timers } from "./backoff.js";
 import { connectToPeer } from "./connection.js";
 import { PeerRefusedError, TransportError } from "./errors.js";
+import type { PeerTlsCredentials } from "./tls.js";
 import { headerError, snapshotPath, requestHeaders, statusSnapshotReceived } from "./protocol.js";
 
 export interface SnapshotRequest {
@@ -12,6 +13,8 @@ export interface SnapshotRequest {
   frame: Uint8Array;
   timers: Timers;
   timeoutMs: number;
+  /** The peer TLS credentials, used when the URL is `https:`. */
+  tls: PeerTlsCredentials | undefined;
 }
 
 /**
@@ -21,7 +24,7 @@ export interface SnapshotRequest {
  * failure or after `timeoutMs`. Returns a cancel function too, for stop().
  */
 export function sendSnapshot(request: SnapshotRequest): { done: Promise<void>; cancel: () => void } {
-  const session = connectToPeer(request.url);
+  const session = connectToPeer(request.url, request.tls);
   let settled = false;
   let resolveDone!: () => void;
   let rejectDone!: (error: Error) => void;

@@ -82,6 +82,21 @@ describe("configuration", () => {
     // Left at their defaults, such flags are accepted.
     assert.equal(loadConfig(["--client-cert-auth=false", "--auto-compaction-retention", "0"], {}).name, "default");
   });
+
+  test("peer TLS: https peer URLs need the peer certificate and key; client TLS is still refused", () => {
+    const tlsFlags = ["--peer-cert-file", "m.crt", "--peer-key-file", "m.key", "--peer-trusted-ca-file", "ca.crt", "--peer-client-cert-auth"];
+    const https = ["--listen-peer-urls", "https://127.0.0.1:2380", "--initial-advertise-peer-urls", "https://127.0.0.1:2380"];
+    const config = loadConfig([...https, ...tlsFlags], {});
+    assert.deepEqual(config.peerTls, { certFile: "m.crt", keyFile: "m.key", trustedCaFile: "ca.crt", clientCertAuth: true });
+    assert.deepEqual(config.initialCluster.get("default"), ["https://127.0.0.1:2380"]);
+    assert.equal(loadConfig([], {}).peerTls, undefined);
+    const refused = (argv: string[], pattern: RegExp): void => {
+      assert.throws(() => loadConfig(argv, {}), (error) => error instanceof ConfigError && pattern.test(error.message), argv.join(" "));
+    };
+    refused(https, /cannot listen on TLS for https:\/\/127.0.0.1:2380: KeyFile and CertFile are not presented/);
+    refused(["--peer-cert-file", "m.crt", ...https], /KeyFile and CertFile must both be present/);
+    refused([...tlsFlags, "--listen-client-urls", "https://127.0.0.1:2379"], /TLS listener https:\/\/127.0.0.1:2379\/ is not supported yet/);
+  });
 });
 
 describe("the tetcd command", { timeout: 60_000 }, () => {

@@ -44,6 +44,8 @@ export interface ClusterOptions {
   electionMs?: number;
   /** How long a member may take to become healthy; 20 s unless given. */
   startTimeoutMs?: number;
+  /** The scheme of the peer URLs; "https" needs the peer TLS flags in extraArgs (and no proxy). */
+  peerScheme?: "http" | "https";
 }
 
 export type WaitFor = "health" | "listening";
@@ -180,12 +182,12 @@ class ProcessCluster implements Cluster {
   }
 
   advertised(plan: MemberPlan): string {
-    return plan.proxy?.url ?? `http://127.0.0.1:${plan.peerPort}`;
+    return plan.proxy?.url ?? `${this.options.peerScheme ?? "http"}://127.0.0.1:${plan.peerPort}`;
   }
 
   add(plan: MemberPlan, initialCluster: string, state: "new" | "existing", extraArgs: string[]): ClusterMember {
     const clientUrl = `http://127.0.0.1:${plan.clientPort}`;
-    const peerUrl = `http://127.0.0.1:${plan.peerPort}`;
+    const peerUrl = `${this.options.peerScheme ?? "http"}://127.0.0.1:${plan.peerPort}`;
     const advertisedPeerUrl = this.advertised(plan);
     const args = [
       "--name", plan.name, "--data-dir", plan.dataDir,

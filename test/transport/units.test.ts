@@ -44,10 +44,13 @@ test("a peer server grants the configured receive window to each stream and to t
   const { createPeerServer } = await import("../../src/transport/connection.js");
   const http2 = await import("node:http2");
   const windowBytes = 1024 * 1024;
-  const server = createPeerServer(new URL("http://127.0.0.1:0"), windowBytes);
-  server.on("stream", (stream) => {
-    stream.respond({ ":status": 200 });
-    stream.end();
+  const server = createPeerServer(new URL("http://127.0.0.1:0"), windowBytes, undefined, {
+    session: () => {},
+    stream: (stream) => {
+      stream.respond({ ":status": 200 });
+      stream.end();
+    },
+    tlsClientError: () => {},
   });
   await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
   const session = http2.connect(`http://127.0.0.1:${(server.address() as import("node:net").AddressInfo).port}`);
