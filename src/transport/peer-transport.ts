@@ -173,11 +173,24 @@ export class PeerTransport {
 
   /** Queues messages to their peers (`message.to`); never blocks. Messages to unknown peers are dropped. */
   send(messages: readonly Message[]): void {
-    for (const message of messages) {
-      const peer = this.peers.get(message.to);
-      if (peer !== undefined) peer.send(message);
-      else if (!this.stopped) this.logger.debug("ignored message send request; unknown remote peer target", { "remote-peer-id": formatId(message.to) });
+    if (messages.length === 1) {
+      this.peerFor(messages[0]!.to)?.send(messages[0]!);
+      return;
     }
+    // Each peer's messages are written together: one write for a Ready's worth.
+    const byPeer = new Map<bigint, Message[]>();
+    for (const message of messages) {
+      const batch = byPeer.get(message.to);
+      if (batch === undefined) byPeer.set(message.to, [message]);
+      else batch.push(message);
+    }
+    for (const [to, batch] of byPeer) this.peerFor(to)?.sendAll(batch);
+  }
+
+  private peerFor(id: bigint): Peer | undefined {
+    const peer = this.peers.get(id);
+    if (peer === undefined && !this.stopped) this.logger.debug("ignored message send request; unknown remote peer target", { "remote-peer-id": formatId(id) });
+    return peer;
   }
 
   /** The ids of the peers streamed to. */

@@ -25,6 +25,9 @@ export interface PeerContext {
 }
 
 /** A snapshot of one peer's sending side, for status pages and tests. */
+/** Frames are written to the stream in batches of about this many bytes: fewer writes, and back-pressure still holds. */
+const flushBatchBytes = 8 * 1024;
+
 export interface PeerStatus {
   /** The message stream is open and accepted by the peer. */
   connected: boolean;
@@ -81,11 +84,35 @@ export class Peer {
 
   /** Queues a message (or starts a snapshot send); never blocks. */
   send(message: Message): void {
+    this.sendAll([message]);
+  }
+
+  /**
+   * Queues messages (snapshots start sends of their own) and writes them out
+   * together. A message is dropped only when the queue is still full after
+   * writing what the stream takes.
+   */
+  sendAll(messages: readonly Message[]): void {
     if (this.stopped) return;
-    if (message.type === MessageType.MsgSnap) return this.sendSnapshotMessage(message);
-    const frame = encodeFrame(encodeMessage(message));
-    if (frame.length > this.context.limits.messageFrameBytesMax || !this.queue.push(frame)) return this.drop(frame.length);
-    this.dropping = false;
+    for (const message of messages) {
+      if (message.type === MessageType.MsgSnap) {
+        this.sendSnapshotMessage(message);
+        continue;
+      }
+      const frame = encodeFrame(encodeMessage(message));
+      if (frame.length > this.context.limits.messageFrameBytesMax) {
+        this.drop(frame.length);
+        continue;
+      }
+      if (!this.queue.push(frame)) {
+        this.flush();
+        if (!this.queue.push(frame)) {
+          this.drop(frame.length);
+          continue;
+        }
+      }
+      this.dropping = false;
+    }
     this.flush();
   }
 
@@ -125,12 +152,23 @@ export class Peer {
     this.context.reportUnreachable(this.id);
   }
 
+  /**
+   * Writes the queued frames, several to a write (up to `flushBatchBytes`),
+   * until the queue is empty or the stream asks to wait for 'drain'.
+   */
   private flush(): void {
     const stream = this.stream;
-    while (this.accepted && !this.waitingForDrain && stream !== undefined) {
-      const frame = this.queue.shift();
-      if (frame === undefined) return;
-      if (!stream.write(frame)) this.waitingForDrain = true;
+    while (this.accepted && !this.waitingForDrain && stream !== undefined && !this.stopped) {
+      const frames: Buffer[] = [];
+      let bytes = 0;
+      while (bytes < flushBatchBytes) {
+        const frame = this.queue.shift();
+        if (frame === undefined) break;
+        frames.push(frame);
+        bytes += frame.length;
+      }
+      if (frames.length === 0) return;
+      if (!stream.write(frames.length === 1 ? frames[0]! : Buffer.concat(frames, bytes))) this.waitingForDrain = true;
     }
   }
 
