@@ -16,7 +16,7 @@ import {
 import type { Member } from "../server/membership.js";
 import type { EtcdServer } from "../server/member.js";
 import { unary } from "./grpc.js";
-import { fillHeader } from "./header.js";
+import { fillClusterHeader } from "./header.js";
 
 export function memberMessage(member: Member): MemberMessage {
   return create(MemberSchema, { ID: member.id, name: member.name, peerURLs: member.peerUrls, clientURLs: member.clientUrls, isLearner: member.isLearner });
@@ -26,22 +26,22 @@ export function memberMessage(member: Member): MemberMessage {
 export function clusterService(server: EtcdServer): grpc.UntypedServiceImplementation {
   const members = () => server.membership.list().map(memberMessage);
   return {
-    memberList: unary(() => fillHeader(server, create(MemberListResponseSchema, { members: members() }))),
+    memberList: unary(() => fillClusterHeader(server, create(MemberListResponseSchema, { members: members() }))),
     memberAdd: unary(async (request: MemberAddRequest) => {
       const added = await server.cluster.add([...request.peerURLs], request.isLearner);
-      return fillHeader(server, create(MemberAddResponseSchema, { member: memberMessage(added), members: members() }));
+      return fillClusterHeader(server, create(MemberAddResponseSchema, { member: memberMessage(added), members: members() }));
     }),
     memberRemove: unary(async (request: MemberRemoveRequest) => {
       await server.cluster.remove(request.ID);
-      return fillHeader(server, create(MemberRemoveResponseSchema, { members: members() }));
+      return fillClusterHeader(server, create(MemberRemoveResponseSchema, { members: members() }));
     }),
     memberUpdate: unary(async (request: MemberUpdateRequest) => {
       await server.cluster.update(request.ID, [...request.peerURLs]);
-      return fillHeader(server, create(MemberUpdateResponseSchema, { members: members() }));
+      return fillClusterHeader(server, create(MemberUpdateResponseSchema, { members: members() }));
     }),
     memberPromote: unary(async (request: MemberPromoteRequest) => {
       await server.cluster.promote(request.ID);
-      return fillHeader(server, create(MemberPromoteResponseSchema, { members: members() }));
+      return fillClusterHeader(server, create(MemberPromoteResponseSchema, { members: members() }));
     }),
   };
 }

@@ -15,3 +15,10 @@ export function fillHeader<Response extends { header?: ResponseHeader }>(server:
   response.header = header;
   return response;
 }
+
+/** The header of the Cluster service's answers: etcd 3.4 leaves the revision out of them. */
+export function fillClusterHeader<Response extends { header?: ResponseHeader }>(server: EtcdServer, response: Response): Response {
+  const header = create(ResponseHeaderSchema, { clusterId: server.clusterId, memberId: server.memberId, raftTerm: BigInt(server.term) });
+  response.header = header;
+  return response;
+}

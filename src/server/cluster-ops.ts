@@ -7,6 +7,8 @@ import { callLeader } from "./peer-endpoints.js";
 
 /** A learner counts as in sync once its log reaches this share of the leader's (etcd's rule). */
 const learnerReadyShare = 0.9;
+/** How long peers must have been connected before a reconfiguration is allowed (etcd's HealthInterval). */
+const healthIntervalMs = 5000;
 /** How often a leadership transfer is checked for completion. */
 const transferCheckMs = 20;
 
@@ -39,10 +41,10 @@ export class ClusterOps {
     return this.server.membership;
   }
 
+  /** A peer URL already in use, or too many learners, is refused when the change is applied, as in etcd. */
   async add(peerUrls: string[], isLearner: boolean): Promise<Member> {
     if (!validPeerUrls(peerUrls)) throw errors.ErrMemberBadUrls;
-    if (this.membership.list().some((member) => member.peerUrls.some((url) => peerUrls.includes(url)))) throw errors.ErrPeerUrlExists;
-    if (this.server.config.strictReconfigCheck && !isLearner) this.checkReadyToAddVoter();
+    if (this.server.config.strictReconfigCheck) this.checkReadyToAdd(isLearner);
     const id = memberIdFromPeerUrls(peerUrls, String(Math.floor(Date.now() / 1000)));
     const member: Member = { id, name: "", peerUrls, clientUrls: [], isLearner };
     await this.server.proposeConfChange(change(isLearner ? ConfChangeType.ConfChangeAddLearnerNode : ConfChangeType.ConfChangeAddNode, id, member));
@@ -95,18 +97,28 @@ export class ClusterOps {
     }
   }
 
-  /** A quorum of the voters, counting the one to add, must have started (published themselves); all must be connected. */
-  private checkReadyToAddVoter(): void {
+  /**
+   * etcd's mayAddMember: to add a voter, a quorum of the voters counting the
+   * new one must have started (published themselves); for any member, every
+   * voter must have been connected for `healthIntervalMs`.
+   */
+  private checkReadyToAdd(isLearner: boolean): void {
     const voters = this.membership.voters();
-    const started = voters.filter((member) => member.name !== "").length;
-    const members = voters.length + 1;
-    // Adding a second member to a one-member cluster (to restore its data) is allowed.
-    const restoring = started === 1 && members === 2;
-    if (!restoring && started < Math.floor(members / 2) + 1) throw errors.ErrMemberNotEnoughStarted;
-    if (!voters.every((member) => this.connected(member.id))) throw errors.ErrUnhealthy;
+    if (!isLearner) {
+      const started = voters.filter((member) => member.name !== "").length;
+      const members = voters.length + 1;
+      // Adding a second member to a one-member cluster (to restore its data) is allowed.
+      const restoring = started === 1 && members === 2;
+      if (!restoring && started < Math.floor(members / 2) + 1) throw errors.ErrMemberNotEnoughStarted;
+    }
+    if (!voters.every((member) => this.connectedSince(member.id))) throw errors.ErrUnhealthy;
   }
 
-  /** Without the removed voter, a quorum of the others must have started and, unless it is down already, be connected. */
+  /**
+   * etcd's mayRemoveMember: without the removed voter, a quorum of the others
+   * must have started; unless it is down already, the voters connected for
+   * `healthIntervalMs` must still form a quorum without it.
+   */
   private checkReadyToRemoveVoter(id: bigint): void {
     const voters = this.membership.voters();
     const others = voters.filter((member) => member.id !== id);
@@ -116,15 +128,18 @@ export class ClusterOps {
       throw errors.ErrMemberNotEnoughStarted;
     }
     // A member that is down is not part of the active quorum: removing it is safe.
-    if (id !== this.server.memberId && !this.connected(id)) return;
-    const active = voters.filter((member) => this.connected(member.id)).length;
+    if (id !== this.server.memberId && this.server.peerActiveSince(id) === undefined) return;
+    const active = voters.filter((member) => this.connectedSince(member.id)).length;
     if (active - 1 < 1 + Math.floor((voters.length - 1) / 2)) {
       this.server.logger.warn("rejecting member remove request; not enough healthy members", { "active-members": active, "voting-members": voters.length });
-      throw errors.ErrMemberNotEnoughStarted;
+      throw errors.ErrUnhealthy;
     }
   }
 
-  private connected(id: bigint): boolean {
-    return id === this.server.memberId || this.server.peerConnected(id);
+  /** Whether this member has been connected to `id` for at least `healthIntervalMs` (itself always). */
+  private connectedSince(id: bigint): boolean {
+    if (id === this.server.memberId) return true;
+    const since = this.server.peerActiveSince(id);
+    return since !== undefined && performance.now() - since >= healthIntervalMs;
   }
 }

@@ -251,9 +251,9 @@ export class EtcdServer {
     return this.storage.membership.get(this.memberId)?.isLearner ?? false;
   }
 
-  /** Whether the message stream to a peer is open. */
-  peerConnected(id: bigint): boolean {
-    return this.transport.peerStatus(id)?.connected ?? false;
+  /** Since when (performance.now()) the message stream to a peer has been open; undefined while it is not. */
+  peerActiveSince(id: bigint): number | undefined {
+    return this.transport.peerStatus(id)?.activeSinceMs;
   }
 
   async range(request: RangeRequest): Promise<RangeResponse> {

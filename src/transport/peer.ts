@@ -31,6 +31,8 @@ const flushBatchBytes = 8 * 1024;
 export interface PeerStatus {
   /** The message stream is open and accepted by the peer. */
   connected: boolean;
+  /** When (performance.now()) the open stream was accepted; undefined while not connected. etcd's ActiveSince. */
+  activeSinceMs: number | undefined;
   /** Messages waiting to be written; never above `queuedMessagesPerPeerMax`. */
   queuedMessages: number;
   /** Messages dropped because the queue was full, since the peer was added. */
@@ -53,6 +55,7 @@ export class Peer {
   private stream: http2.ClientHttp2Stream | undefined;
   private accepted = false;
   private waitingForDrain = false;
+  private activeSinceMs: number | undefined;
   /** Counts connection attempts; events of an older attempt are ignored. */
   private attempt = 0;
   private connectTimer: unknown;
@@ -128,7 +131,13 @@ export class Peer {
   }
 
   status(): PeerStatus {
-    return { connected: this.accepted, queuedMessages: this.queue.length, droppedMessages: this.droppedMessages, snapshotsInFlight: this.snapshotCancels.size };
+    return {
+      connected: this.accepted,
+      activeSinceMs: this.activeSinceMs,
+      queuedMessages: this.queue.length,
+      droppedMessages: this.droppedMessages,
+      snapshotsInFlight: this.snapshotCancels.size,
+    };
   }
 
   /** Closes everything; queued messages are discarded and in-flight snapshots reported failed. */
@@ -189,6 +198,7 @@ export class Peer {
       if (attempt !== this.attempt) return;
       this.context.timers.clearTimeout(this.connectTimer);
       this.accepted = true;
+      this.activeSinceMs = performance.now();
       this.wasActive = true;
       this.tlsFailing = false;
       this.backoff.reset();
@@ -245,6 +255,7 @@ export class Peer {
     this.context.timers.clearTimeout(this.connectTimer);
     this.context.timers.clearTimeout(this.pingTimer);
     this.accepted = false;
+    this.activeSinceMs = undefined;
     this.waitingForDrain = false;
     this.stream = undefined;
     this.session?.destroy();

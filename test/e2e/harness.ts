@@ -7,7 +7,7 @@
 // applied index, and for `endpoint health` the time taken. Everything else,
 // stderr error lines and exit codes included, must match byte for byte.
 import assert from "node:assert/strict";
-import { spawnSync } from "node:child_process";
+import { execFile, spawnSync } from "node:child_process";
 import { after, before, describe, test } from "node:test";
 import { hasCommand, startEtcd, startTetcd, type ServerProcess, type StartOptions } from "../support/processes.js";
 
@@ -69,6 +69,20 @@ export function runCtl(endpoint: string, args: readonly string[], input?: string
   });
   if (result.error !== undefined) throw result.error;
   return { status: result.status ?? -1, stdout: result.stdout, stderr: result.stderr.toString("utf8") };
+}
+
+/**
+ * Runs the real etcdctl against `endpoints` (in that order) without blocking the
+ * event loop, with the environment `runCtl` uses; a run past `timeoutMs` is killed.
+ */
+export function runCtlAsync(endpoints: readonly string[], args: readonly string[], timeoutMs = ctlTimeoutMs): Promise<CtlResult> {
+  return new Promise((resolve) => {
+    const options = { encoding: "buffer" as const, timeout: timeoutMs, killSignal: "SIGKILL" as const, env: { ...ctlEnvironment, ETCDCTL_API: "3" } };
+    execFile("etcdctl", [`--endpoints=${endpoints.join(",")}`, ...args], options, (error, stdout, stderr) => {
+      const status = error === null ? 0 : typeof error.code === "number" ? error.code : -1;
+      resolve({ status, stdout, stderr: stderr.toString("utf8") });
+    });
+  });
 }
 
 // ---------------------------------------------------------------------------
@@ -211,6 +225,15 @@ function normalizeTable(text: string, endpoint: string, masked: ReadonlySet<stri
       .join(" | "),
   );
   return `${borders} border lines\n${normalized.join("\n")}\n`;
+}
+
+/**
+ * An etcdctl table as `normalize` compares tables: cells trimmed, the cells of
+ * the `masked` columns replaced, the number of border lines kept; no endpoint
+ * is replaced. One line per row, the header first, after a border-count line.
+ */
+export function normalizeTableCells(text: string, masked: ReadonlySet<string>): string {
+  return normalizeTable(text, "\u0000", masked);
 }
 
 /** `endpoint status -w table`: ID, DB SIZE, RAFT TERM, RAFT INDEX, RAFT APPLIED INDEX. */
