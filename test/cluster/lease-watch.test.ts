@@ -60,6 +60,41 @@ describe("leases on a tetcd cluster", { skip, timeout: 90_000 }, () => {
   });
 });
 
+describe("leases across a full tetcd cluster restart", { skip, timeout: 90_000 }, () => {
+  let cluster: Cluster;
+  before(async () => {
+    cluster = await startCluster("tetcd", 3);
+  });
+  after(async () => {
+    await cluster?.stop();
+  });
+
+  test("a lease and its key survive every member stopping and starting again, with time left", { timeout: 60_000 }, async () => {
+    const leader = await cluster.waitForLeader();
+    const granted = await etcdctlAsync(leader.endpoint, ["lease", "grant", "30"]);
+    const lease = /^lease ([0-9a-f]+) granted/.exec(granted.stdout)?.[1];
+    assert.ok(lease !== undefined, granted.stdout + granted.stderr);
+    assert.equal((await etcdctlAsync(leader.endpoint, ["put", "survivor", "v", `--lease=${lease}`])).status, 0);
+    for (const member of cluster.members) await member.stop();
+    await Promise.all(cluster.members.map((member) => member.start()));
+    const newLeader = await cluster.waitForLeader({ timeoutMs: 10_000 });
+    const ttl = await etcdctlAsync(newLeader.endpoint, ["lease", "timetolive", lease, "--keys"]);
+    const remaining = Number(/remaining\((-?\d+)s\)/.exec(ttl.stdout)?.[1]);
+    assert.ok(remaining > 0 && remaining <= 30, ttl.stdout + ttl.stderr);
+    assert.match(ttl.stdout, /attached keys\(\[survivor\]\)/);
+    for (const member of cluster.members) {
+      const read = await etcdctlAsync(member.endpoint, ["get", "survivor", "--print-value-only"]);
+      assert.equal(read.stdout, "v\n", `${member.name}: ${read.stderr}`);
+    }
+  });
+});
+
+/** The store's revision on `endpoint` now: a watch from the next one sees every later write, however long it takes to set up. */
+async function nextRevision(endpoint: string): Promise<number> {
+  const read = await etcdctlAsync(endpoint, ["get", "any-key", "-w", "json"]);
+  return Number((parseBigJson(read.stdout) as { header: { revision: string | number } }).header.revision) + 1;
+}
+
 interface WatchLine {
   Header: { revision: string | number };
   Events?: Array<{ kv: { key: string; value: string; mod_revision: string | number } }>;
@@ -77,7 +112,8 @@ describe("watches on a tetcd cluster", { skip, timeout: 90_000 }, () => {
   test("a watch on a follower sees every acknowledged put once, in revision order, across a leader change", { timeout: 60_000 }, async () => {
     const leader = await cluster.waitForLeader();
     const follower = cluster.members.find((member) => member !== leader)!;
-    const watcher = spawn("etcdctl", [`--endpoints=${follower.endpoint}`, "watch", "--prefix", "load/", "-w", "json"], { env: { ...process.env, ETCDCTL_API: "3" } });
+    const from = await nextRevision(leader.endpoint);
+    const watcher = spawn("etcdctl", [`--endpoints=${follower.endpoint}`, "watch", "--prefix", "load/", `--rev=${from}`, "-w", "json"], { env: { ...process.env, ETCDCTL_API: "3" } });
     let output = "";
     watcher.stdout.on("data", (chunk: Buffer) => (output += chunk.toString()));
     const load = new WriteLoad(cluster.endpoints(cluster.members.filter((member) => member !== leader)), 4);
@@ -90,6 +126,7 @@ describe("watches on a tetcd cluster", { skip, timeout: 90_000 }, () => {
     } finally {
       await load.stop();
     }
+    await leader.start();
     const seen = new Map<string, number>();
     let lastRevision = 0;
     const deadline = Date.now() + 15_000;
@@ -112,5 +149,55 @@ describe("watches on a tetcd cluster", { skip, timeout: 90_000 }, () => {
     watcher.kill("SIGKILL");
     const missing = [...load.acknowledged.keys()].filter((key) => !seen.has(key));
     assert.deepEqual(missing.slice(0, 5), [], `the watch missed ${missing.length} of ${load.acknowledged.size} acknowledged puts`);
+  });
+
+  test("a client that loses its member resumes on another from its last revision + 1 and loses nothing", { timeout: 60_000 }, async () => {
+    const leader = await cluster.waitForLeader();
+    const [watched, other] = cluster.members.filter((member) => member !== leader && member.running);
+    assert.ok(watched !== undefined && other !== undefined, "two running followers");
+    const from = await nextRevision(leader.endpoint);
+    const first = spawn("etcdctl", [`--endpoints=${watched.endpoint}`, "watch", "--prefix", "resume/", `--rev=${from}`, "-w", "json"], { env: { ...process.env, ETCDCTL_API: "3" } });
+    let firstOutput = "";
+    first.stdout.on("data", (chunk: Buffer) => (firstOutput += chunk.toString()));
+    const load = new WriteLoad(cluster.endpoints([leader]), 4, "resume/");
+    let second: ReturnType<typeof spawn> | undefined;
+    let secondOutput = "";
+    try {
+      await sleep(300);
+      await load.waitForMore(150);
+      await watched.kill();
+      first.kill("SIGKILL");
+      // The last revision this client saw, from its own output.
+      let lastRevision = 0;
+      for (const line of firstOutput.split("\n").filter((text) => text.startsWith("{"))) {
+        for (const event of (parseBigJson(line) as WatchLine).Events ?? []) lastRevision = Math.max(lastRevision, Number(event.kv.mod_revision));
+      }
+      assert.ok(lastRevision > 0, "the first watch saw nothing");
+      second = spawn("etcdctl", [`--endpoints=${other.endpoint}`, "watch", "--prefix", "resume/", `--rev=${lastRevision + 1}`, "-w", "json"], { env: { ...process.env, ETCDCTL_API: "3" } });
+      second.stdout!.on("data", (chunk: Buffer) => (secondOutput += chunk.toString()));
+      await load.waitForMore(150);
+      await watched.start();
+    } finally {
+      await load.stop();
+    }
+    const seen = new Set<string>();
+    const deadline = Date.now() + 15_000;
+    while (Date.now() < deadline) {
+      seen.clear();
+      for (const text of [firstOutput, secondOutput]) {
+        for (const line of text.split("\n").filter((candidate) => candidate.startsWith("{"))) {
+          for (const event of (parseBigJson(line) as WatchLine).Events ?? []) {
+            const key = Buffer.from(event.kv.key, "base64").toString();
+            assert.ok(!seen.has(key), `${key} delivered twice across the two watches`);
+            seen.add(key);
+          }
+        }
+      }
+      if ([...load.acknowledged.keys()].every((key) => seen.has(key))) break;
+      await sleep(200);
+    }
+    second?.kill("SIGKILL");
+    const missing = [...load.acknowledged.keys()].filter((key) => !seen.has(key));
+    assert.deepEqual(missing.slice(0, 5), [], `the resumed watch missed ${missing.length} of ${load.acknowledged.size} acknowledged puts`);
   });
 });
