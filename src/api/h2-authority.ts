@@ -250,6 +250,12 @@ export function withAuthorityRewriting(socket: net.Socket): Duplex {
     write(chunk: Buffer, _encoding, done) {
       socket.write(chunk, (error) => done(error ?? null));
     },
+    // The HTTP/2 session hands over its output in several buffers at once (and
+    // more while a write is in flight): one socket write for all of them.
+    writev(chunks: Array<{ chunk: Buffer }>, done) {
+      const data = chunks.length === 1 ? chunks[0]!.chunk : Buffer.concat(chunks.map((entry) => entry.chunk));
+      socket.write(data, (error) => done(error ?? null));
+    },
     final(done) {
       socket.end();
       done();
