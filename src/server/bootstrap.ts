@@ -151,7 +151,9 @@ function restart(config: ServerConfig, storage: MemberStorage, ids: { memberId: 
   // was committed. The backend may also be ahead of the WAL's last entry (an
   // installed snapshot): the log then starts empty after it.
   const hardState = walState.hardState;
-  raftStorage.setHardState({ ...hardState, term: Math.max(hardState.term, appliedTerm(backend)), commit: Math.max(hardState.commit, applied) });
+  // A commit beyond the log's last entry is never trusted: it is learned again from the leader.
+  const commit = Math.max(applied, Math.min(hardState.commit, raftStorage.lastIndex()));
+  raftStorage.setHardState({ ...hardState, term: Math.max(hardState.term, appliedTerm(backend)), commit });
   return {
     ...ids,
     node: new RawNode(raftConfig(config, ids.memberId, raftStorage, applied)),

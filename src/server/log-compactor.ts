@@ -33,7 +33,9 @@ export class LogCompactor {
     if (this.running) return;
     this.running = true;
     try {
-      const sequence = await this.wal.rotate([metadataRecord(this.ids.memberId, this.ids.clusterId), hardStateRecord(this.raft.durableHardState)]);
+      // Built when the rotation happens, after every pending write: the hard
+      // state repeated in the new segment is the latest one written.
+      const sequence = await this.wal.rotate(() => [metadataRecord(this.ids.memberId, this.ids.clusterId), hardStateRecord(this.raft.writtenHardState)]);
       // Read after the rotation: an upper bound on the entries in older segments.
       this.rotations.push({ sequence, lastWritten: this.raft.writtenIndex });
       await this.backend.flushed();

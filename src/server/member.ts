@@ -24,7 +24,7 @@ import {
 } from "../gen/etcdserverpb/rpc_pb.js";
 import { StoreError } from "../mvcc/errors.js";
 import { PeerTransport } from "../transport/peer-transport.js";
-import { EntryType, ErrProposalDropped, type ConfChange, type Entry, type Snapshot } from "../raft/index.js";
+import { EntryType, ErrProposalDropped, ErrSnapshotTemporarilyUnavailable, type ConfChange, type Entry, type Snapshot } from "../raft/index.js";
 import { LogCompactor } from "./log-compactor.js";
 import { ClusterOps } from "./cluster-ops.js";
 import { LeaseOps } from "./lease-ops.js";
@@ -85,7 +85,7 @@ export class EtcdServer {
   private readonly waiters = new Map<bigint, Waiter>();
   /** Proposals that found no leader, retried when one is elected. */
   private readonly blocked = new Set<bigint>();
-  private applyWaiters: Array<{ index: number; resolve: () => void }> = [];
+  private applyWaiters: Array<{ index: number; resolve: () => void; reject: (error: Error) => void }> = [];
   appliedIndex: number;
   private failure: Error | undefined;
 
@@ -105,6 +105,8 @@ export class EtcdServer {
   /** Lease keep-alive, time-to-live and expiry, which the leader runs. */
   readonly leases: LeaseOps;
   private appliedSinceCompaction = 0;
+  /** True while committed entries are being applied inside a backend transaction. */
+  private applying = false;
 
   private constructor(
     readonly config: ServerConfig,
@@ -137,12 +139,15 @@ export class EtcdServer {
       onLeaderChange: (leader, isLeader) => this.leaderChanged(leader, isLeader),
       onFailure: (error) => this.fail(error),
     });
-    start.raftStorage.setSnapshotSource(() => ({
-      index: this.appliedIndex,
-      confState: this.raft.raw.status().confState,
-      data: encodeBackendSnapshot(this.backend),
-    }));
+    start.raftStorage.setSnapshotSource(() => {
+      // Inside an apply, the backend's open transaction is not in the dump yet
+      // while the applied index already counts it: raft asks again later.
+      if (this.applying) throw ErrSnapshotTemporarilyUnavailable;
+      return { index: this.appliedIndex, confState: this.raft.raw.status().confState, data: encodeBackendSnapshot(this.backend) };
+    });
     this.removed = new Promise((resolve) => (this.markRemoved = resolve));
+    // A follower removed while cut off never applies its own removal: the peers' 410 tells it.
+    transport.onRemoved(() => this.removedFromCluster());
     this.cluster = new ClusterOps(this);
     this.leases = new LeaseOps(this);
     this.compactor = new LogCompactor(storage.wal, storage.backend, this.raft, start.raftStorage, start);
@@ -312,8 +317,9 @@ export class EtcdServer {
   /** Resolves once entries up to `index` are applied here. */
   applied(index: number): Promise<void> {
     if (this.appliedIndex >= index) return Promise.resolve();
-    return new Promise((resolve) => {
-      this.applyWaiters.push({ index, resolve });
+    if (this.failure !== undefined) return Promise.reject(errors.ErrStopped);
+    return new Promise((resolve, reject) => {
+      this.applyWaiters.push({ index, resolve, reject });
     });
   }
 
@@ -405,6 +411,8 @@ export class EtcdServer {
 
   /** Answers proposals that outlived the request timeout, as etcd does. */
   private expireWaiters(): void {
+    // Proposals dropped while a leadership transfer ran are retried once a leader takes them again.
+    if (this.raft.leaderId !== 0n) this.retryBlocked();
     const now = performance.now();
     // Every proposal gets the same timeout, so deadlines follow insertion order.
     for (const [id, waiter] of this.waiters) {
@@ -430,7 +438,10 @@ export class EtcdServer {
     // Only the leader expires leases; a new leader gives each its full TTL again.
     if (isLeader) this.storage.lessor.promote();
     else this.storage.lessor.demote();
-    if (leader === 0n) return;
+    if (leader !== 0n) this.retryBlocked();
+  }
+
+  private retryBlocked(): void {
     for (const id of [...this.blocked]) {
       const waiter = this.waiters.get(id);
       if (waiter?.retry !== undefined) this.submit(id, waiter, waiter.retry);
@@ -448,26 +459,38 @@ export class EtcdServer {
    */
   private apply(entries: Entry[]): void {
     const results: Array<[bigint, ApplyResult | ConfChangeResult]> = [];
-    this.backend.write(() => {
-      for (const entry of entries) {
-        if (entry.index <= this.appliedIndex) continue;
-        if (entry.type === EntryType.EntryNormal) {
-          if (entry.data.length > 0) {
-            const request = fromBinary(InternalRaftRequestSchema, entry.data);
-            const result = request.clusterMemberAttrSet !== undefined ? this.confChanges.setAttributes(request.clusterMemberAttrSet) : this.applier.apply(request);
-            const id = request.header?.ID ?? 0n;
-            if (this.waiters.has(id)) results.push([id, result]);
-          }
-        } else {
-          const outcome = this.confChanges.apply(entry);
-          if (this.waiters.has(outcome.id)) results.push([outcome.id, outcome.result]);
+    this.applying = true;
+    try {
+      this.backend.write(() => this.applyInTransaction(entries, results));
+    } finally {
+      this.applying = false;
+    }
+    this.answer(entries, results);
+  }
+
+  private applyInTransaction(entries: Entry[], results: Array<[bigint, ApplyResult | ConfChangeResult]>): void {
+    for (const entry of entries) {
+      if (entry.index <= this.appliedIndex) continue;
+      if (entry.type === EntryType.EntryNormal) {
+        if (entry.data.length > 0) {
+          const request = fromBinary(InternalRaftRequestSchema, entry.data);
+          const result = request.clusterMemberAttrSet !== undefined ? this.confChanges.setAttributes(request.clusterMemberAttrSet) : this.applier.apply(request);
+          const id = request.header?.ID ?? 0n;
+          if (this.waiters.has(id)) results.push([id, result]);
         }
-        this.storage.store.setConsistentIndex(entry.index);
-        this.appliedIndex = entry.index;
+      } else {
+        const outcome = this.confChanges.apply(entry);
+        if (this.waiters.has(outcome.id)) results.push([outcome.id, outcome.result]);
       }
-      const last = entries[entries.length - 1];
-      if (last !== undefined) storeAppliedTerm(this.backend, last.term);
-    });
+      this.storage.store.setConsistentIndex(entry.index);
+      this.appliedIndex = entry.index;
+    }
+    const last = entries[entries.length - 1];
+    if (last !== undefined) storeAppliedTerm(this.backend, last.term);
+  }
+
+  /** Answers the waiters of applied entries, then compacts the log when --snapshot-count entries were applied since the last time. */
+  private answer(entries: Entry[], results: Array<[bigint, ApplyResult | ConfChangeResult]>): void {
     for (const [id, result] of results) {
       this.waiters.get(id)?.resolve(result as ApplyResult);
       this.waiters.delete(id);
@@ -520,6 +543,7 @@ export class EtcdServer {
     this.failure ??= reason;
     for (const waiter of this.waiters.values()) waiter.resolve({ error: errors.ErrStopped });
     this.waiters.clear();
+    for (const waiter of this.applyWaiters.splice(0)) waiter.reject(errors.ErrStopped);
   }
 
   async close(): Promise<void> {

@@ -40,7 +40,12 @@ export interface RaftNodeOptions {
 interface ReadBatch {
   waiters: Array<{ resolve: (index: number) => void; reject: (error: Error) => void }>;
   timer: NodeJS.Timeout;
+  /** Asks again with the same context, in case the request or its answer was lost. */
+  resend: NodeJS.Timeout;
 }
+
+/** How often an unanswered ReadIndex request is sent again (etcd's readIndexRetryTime). */
+const readIndexRetryMs = 500;
 
 /**
  * Drives the Raft core for the server: ticks it on the heartbeat interval,
@@ -72,8 +77,8 @@ export class RaftNode {
   private persistedIndex: number;
   /** Index of the last entry handed to the WAL (durable or being written). */
   writtenIndex: number;
-  /** The last hard state known durable. */
-  durableHardState: HardState;
+  /** The last hard state handed to the WAL. */
+  writtenHardState: HardState;
   private readWaiting: ReadBatch["waiters"] = [];
   private readonly readBatches = new Map<string, ReadBatch>();
   private readonly idle: Array<() => void> = [];
@@ -88,7 +93,7 @@ export class RaftNode {
     this.hardState = this.storage.hardStateSnapshot();
     this.persistedIndex = this.storage.lastIndex();
     this.writtenIndex = this.persistedIndex;
-    this.durableHardState = this.hardState;
+    this.writtenHardState = this.hardState;
     this.transport.onMessage((message) => this.step(message));
     this.transport.onUnreachable((peer) => {
       this.node.reportUnreachable(peer);
@@ -176,7 +181,12 @@ export class RaftNode {
     const context = randomBytes(8);
     const key = context.toString("hex");
     const timer = setTimeout(() => this.finishRead(key, errors.ErrTimeout), this.options.requestTimeoutMs);
-    this.readBatches.set(key, { waiters, timer });
+    const resend = setInterval(() => {
+      if (this.stopped) return;
+      this.node.readIndex(context);
+      this.schedule();
+    }, readIndexRetryMs);
+    this.readBatches.set(key, { waiters, timer, resend });
     const error = this.node.readIndex(context);
     if (error !== undefined) this.finishRead(key, errors.ErrNoLeader);
     this.schedule();
@@ -187,6 +197,7 @@ export class RaftNode {
     if (batch === undefined) return;
     this.readBatches.delete(key);
     clearTimeout(batch.timer);
+    clearInterval(batch.resend);
     for (const waiter of batch.waiters) {
       if (typeof outcome === "number") waiter.resolve(outcome);
       else waiter.reject(outcome);
@@ -232,23 +243,31 @@ export class RaftNode {
     // The backend is the snapshot: it is replaced, and durable, before the WAL
     // marks that the log continues after it.
     if (ready.snapshot !== undefined) await this.options.installSnapshot(ready.snapshot);
-    const durable = ready.snapshot !== undefined ? [] : ready.committedEntries.filter((entry) => entry.index <= this.persistedIndex);
+    // Committed entries already in this member's WAL are applied now, while
+    // this Ready's write runs; not those this Ready rewrites (a new leader
+    // replacing an uncommitted tail): applied entries are always in the WAL.
+    const rewrittenFrom = ready.entries[0]?.index ?? Infinity;
+    const durable =
+      ready.snapshot !== undefined ? [] : ready.committedEntries.filter((entry) => entry.index <= this.persistedIndex && entry.index < rewrittenFrom);
     if (durable.length > 0) this.options.apply(durable);
 
     const records: WalRecord[] = [];
     if (ready.hardState !== undefined) this.hardState = ready.hardState;
     if (ready.snapshot !== undefined) records.push(snapshotRecord(ready.snapshot.metadata));
+    for (const entry of ready.entries) records.push(entryRecord(entry));
+    // After the entries, as etcd orders them: a write torn at a record
+    // boundary may lose the hard state, never keep a commit beyond the entries.
     // A change of commit alone need not be durable: it is learned again from
     // the leader, or from the backend's applied index, after a restart. It
     // rides along with the next write that must be durable.
     if (ready.mustSync || ready.snapshot !== undefined) records.push(hardStateRecord(this.hardState));
-    for (const entry of ready.entries) records.push(entryRecord(entry));
     const lastEntry = ready.entries[ready.entries.length - 1];
     if (lastEntry !== undefined) this.writtenIndex = lastEntry.index;
     if (records.length > 0) {
-      const hardState = this.hardState;
+      // Set in the same synchronous step as the append: a WAL rotation starting
+      // a segment after it repeats this hard state (see LogCompactor).
+      this.writtenHardState = this.hardState;
       await this.wal.append(records);
-      this.durableHardState = hardState;
     }
     if (this.stopped) return;
 
@@ -285,8 +304,9 @@ export class RaftNode {
   /** Stops ticking and handling Readies; the WAL stays open for the caller to close. */
   async stop(): Promise<void> {
     clearInterval(this.ticker);
-    await this.whenIdle();
+    // No new Ready is taken; the one being written finishes first.
     this.stopped = true;
+    await this.whenIdle();
     for (const key of [...this.readBatches.keys()]) this.finishRead(key, errors.ErrStopped);
     for (const waiter of this.readWaiting.splice(0)) waiter.reject(errors.ErrStopped);
     await this.transport.stop();

@@ -60,6 +60,7 @@ export class PeerTransport {
   private messageHandler: (message: Message) => void = () => {};
   private unreachableHandler: (peerId: bigint) => void = () => {};
   private snapshotStatusHandler: (peerId: bigint, status: SnapshotStatus) => void = () => {};
+  private removedHandler: (peerId: bigint) => void = () => {};
   private otherHandler: (stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders) => boolean = () => false;
   private started = false;
   private stopped = false;
@@ -133,6 +134,11 @@ export class PeerTransport {
   /** Sets the handler told how each snapshot send ended (acknowledged by the peer, or not). Meant for RawNode.reportSnapshot. */
   onSnapshotStatus(handler: (peerId: bigint, status: SnapshotStatus) => void): void {
     this.snapshotStatusHandler = handler;
+  }
+
+  /** Sets the handler called when a peer refuses this member's stream because it was removed from the cluster (410). */
+  onRemoved(handler: (peerId: bigint) => void): void {
+    this.removedHandler = handler;
   }
 
   /** Sets the handler of requests for other paths on the peer port; it returns false for a path it does not serve. */
@@ -224,6 +230,7 @@ export class PeerTransport {
       tls: this.tls,
       reportUnreachable: (peerId) => this.later(() => this.unreachableHandler(peerId)),
       reportSnapshotStatus: (peerId, status) => this.later(() => this.snapshotStatusHandler(peerId, status)),
+      reportRemoved: (peerId) => this.later(() => this.removedHandler(peerId)),
     };
   }
 

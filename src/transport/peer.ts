@@ -7,7 +7,7 @@ import { PeerRefusedError } from "./errors.js";
 import { encodeFrame } from "./frame.js";
 import type { TransportLimits } from "./limits.js";
 import type { TransportLogger } from "./logger.js";
-import { formatId, headerError, messageStreamPath, requestHeaders, statusAccepted } from "./protocol.js";
+import { formatId, headerError, messageStreamPath, requestHeaders, statusAccepted, statusGone } from "./protocol.js";
 import { sendSnapshot } from "./snapshot-sender.js";
 import { isTlsError, type PeerTlsCredentials } from "./tls.js";
 
@@ -22,12 +22,14 @@ export interface PeerContext {
   tls: PeerTlsCredentials | undefined;
   reportUnreachable(peerId: bigint): void;
   reportSnapshotStatus(peerId: bigint, status: "finish" | "failure"): void;
+  /** The peer answered that this member was removed from the cluster (410). */
+  reportRemoved(peerId: bigint): void;
 }
 
-/** A snapshot of one peer's sending side, for status pages and tests. */
 /** Frames are written to the stream in batches of about this many bytes: fewer writes, and back-pressure still holds. */
 const flushBatchBytes = 8 * 1024;
 
+/** A snapshot of one peer's sending side, for status pages and tests. */
 export interface PeerStatus {
   /** The message stream is open and accepted by the peer. */
   connected: boolean;
@@ -222,7 +224,10 @@ export class Peer {
   private connectionLost(url: URL, reason: string, error: unknown): void {
     this.disconnect();
     const fields = { "remote-peer-id": formatId(this.id), url: url.href, reason, error: error instanceof Error ? error.message : undefined };
-    if (error instanceof PeerRefusedError) this.context.logger.error("remote peer refused the message stream", fields);
+    if (error instanceof PeerRefusedError) {
+      this.context.logger.error("remote peer refused the message stream", fields);
+      if (error.status === statusGone) this.context.reportRemoved(this.id);
+    }
     else if (isTlsError(error) && !this.tlsFailing) this.context.logger.warn("TLS handshake with peer failed", fields);
     else if (this.wasActive) this.context.logger.warn("peer became inactive (message stream lost)", fields);
     else this.context.logger.debug("failed to connect to peer", fields);

@@ -164,17 +164,20 @@ export class Wal {
 
   /**
    * Closes the segment being written and starts a new one holding
-   * `firstRecords` (what a restart needs once the older segments are gone),
+   * `firstRecords` (what a restart needs once the older segments are gone; a
+   * function is called once the records appended before the call are written),
    * durable before this resolves; later appends go to it. Returns the new
    * segment's sequence number, for `purgeBefore`.
    */
-  async rotate(firstRecords: WalRecord[]): Promise<number> {
+  async rotate(firstRecords: WalRecord[] | (() => WalRecord[])): Promise<number> {
     // The check and the rotation run with no await between them: a flush
     // starting in between would write to the old segment's file descriptor.
     do await this.waitForFlush();
     while (this.flushing);
     this.startSegment();
-    const first = Buffer.concat(firstRecords.map(encodeRecord));
+    // A function is called only now, when every record appended before is written.
+    const records = typeof firstRecords === "function" ? firstRecords() : firstRecords;
+    const first = Buffer.concat(records.map(encodeRecord));
     let written = 0;
     while (written < first.length) written += writeSync(this.fd, first, written, first.length - written, written);
     fsyncSync(this.fd);
