@@ -188,10 +188,14 @@ export class EtcdServer {
     await transport.start();
     for (const peer of start.initialPeers) transport.addPeer(peer.id, peer.peerUrls);
     server = new EtcdServer(config, logger, storage, start, transport);
-    // A lone voter need not wait an election timeout to lead.
+    server.raft.schedule();
+    // A lone voter need not wait an election timeout to lead; raft refuses to
+    // campaign while committed conf changes (a new cluster's) are unapplied.
     const confState = start.node.status().confState;
-    if (confState.voters.length === 1 && confState.voters[0] === start.memberId) server.raft.campaign();
-    else server.raft.schedule();
+    if (confState.voters.length === 1 && confState.voters[0] === start.memberId) {
+      await server.applied(server.raft.commitIndex);
+      server.raft.campaign();
+    }
     server.timers.push(setInterval(() => server.leases.revokeExpired(leaseExpiryCheckMs), leaseExpiryCheckMs));
     server.timers.push(setInterval(() => server.expireWaiters(), deadlineCheckMs));
     if (config.leaseCheckpointEnabled) {
