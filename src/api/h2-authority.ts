@@ -226,15 +226,22 @@ export class AuthorityRewriter {
       this.prefaceLeft -= taken;
       offset = taken;
     }
+    let rewritten = false;
     while (this.prefaceLeft === 0 && this.pending.length - offset >= frameHeaderBytes) {
       const length = this.pending.readUIntBE(offset, 3);
       const end = offset + frameHeaderBytes + length;
       if (end > this.pending.length) break;
-      out.push(rewriteFrame(this.pending.subarray(offset, end)));
+      const frame = this.pending.subarray(offset, end);
+      const result = rewriteFrame(frame);
+      if (result !== frame) rewritten = true;
+      out.push(result);
       offset = end;
     }
+    const complete = this.pending.subarray(0, offset);
     this.pending = this.pending.subarray(offset);
-    return out.length === 1 ? out[0]! : Buffer.concat(out);
+    // Almost every chunk passes unchanged: hand it on without copying.
+    if (!rewritten) return complete;
+    return Buffer.concat(out);
   }
 }
 

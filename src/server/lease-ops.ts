@@ -61,8 +61,11 @@ export class LeaseOps {
   }
 
   async timeToLive(request: LeaseTimeToLiveRequest): Promise<LeaseTimeToLiveResponse> {
-    await this.server.linearizableRead();
-    const remaining = this.server.raft.isLeader ? await this.remainingHere(request.ID) : ((await this.forwardToLeader("lease-ttl", request.ID)) as { ttl: number; granted: number });
+    // On the leader, remainingHere reads linearizably itself; a follower reads
+    // linearizably too, so that its keys list is as current as the leader's TTL.
+    const remaining = this.server.raft.isLeader
+      ? await this.remainingHere(request.ID)
+      : await this.server.linearizableRead().then(async () => (await this.forwardToLeader("lease-ttl", request.ID)) as { ttl: number; granted: number });
     const lease = this.server.lessor.get(request.ID);
     if (remaining.ttl === -1 || lease === undefined) return create(LeaseTimeToLiveResponseSchema, { header: create(ResponseHeaderSchema), ID: request.ID, TTL: -1n });
     return create(LeaseTimeToLiveResponseSchema, {

@@ -69,39 +69,52 @@ export function servePeerEndpoint(stream: http2.ServerHttp2Stream, headers: http
   return true;
 }
 
-/** Asks the leader, at one of its peer URLs, to do `operation` for `id`; resolves with its JSON result or throws the etcd error it failed with. */
-export function callLeader(leaderUrls: readonly string[], operation: string, id: bigint, timeoutMs: number, tls: PeerTlsOptions | undefined): Promise<unknown> {
-  const url = leaderUrls[0];
-  if (url === undefined) return Promise.reject(errors.ErrNoLeader);
+/** One request to a peer's own endpoints: its status, the cluster id header and the body; rejects on a connection error or after `timeoutMs`. */
+function requestPeer(url: string, tls: PeerTlsOptions | undefined, method: "GET" | "POST", path: string, timeoutMs: number): Promise<{ status: number; clusterId: string | undefined; body: string }> {
   return new Promise((resolve, reject) => {
-    const session = connectPeer(dialUrl(url), tls);
-    const fail = (): void => {
+    const session = connectPeer(url, tls);
+    const fail = (error: Error): void => {
       clearTimeout(timer);
       session.destroy();
-      reject(errors.ErrTimeout);
+      reject(error);
     };
-    const timer = setTimeout(fail, timeoutMs);
+    const timer = setTimeout(() => fail(new Error(`no answer from ${url} within ${timeoutMs} ms`)), timeoutMs);
     session.on("error", fail);
-    const request = session.request({ ":method": "POST", ":path": `/${operation}/${id.toString(16)}` });
+    const request = session.request({ ":method": method, ":path": path });
     request.end();
     let status = 0;
+    let clusterId: string | undefined;
     let body = "";
     request.setEncoding("utf8");
-    request.on("response", (responseHeaders) => (status = Number(responseHeaders[":status"])));
+    request.on("response", (headers) => {
+      status = Number(headers[":status"]);
+      const header = headers[clusterIdHeader];
+      if (typeof header === "string") clusterId = header;
+    });
     request.on("data", (chunk: string) => (body += chunk));
     request.on("error", fail);
     request.on("end", () => {
       clearTimeout(timer);
       session.close();
-      try {
-        const parsed = JSON.parse(body) as { code: GrpcCode; message: string };
-        if (status === 200) resolve(parsed);
-        else reject(new EtcdError(parsed.code, parsed.message));
-      } catch {
-        reject(errors.ErrTimeout);
-      }
+      resolve({ status, clusterId, body });
     });
   });
+}
+
+/** Asks the leader, at one of its peer URLs, to do `operation` for `id`; resolves with its JSON result or throws the etcd error it failed with. */
+export async function callLeader(leaderUrls: readonly string[], operation: string, id: bigint, timeoutMs: number, tls: PeerTlsOptions | undefined): Promise<unknown> {
+  const url = leaderUrls[0];
+  if (url === undefined) throw errors.ErrNoLeader;
+  let answer;
+  let parsed: { code: GrpcCode; message: string };
+  try {
+    answer = await requestPeer(dialUrl(url), tls, "POST", `/${operation}/${id.toString(16)}`, timeoutMs);
+    parsed = JSON.parse(answer.body) as typeof parsed;
+  } catch {
+    throw errors.ErrTimeout;
+  }
+  if (answer.status === 200) return parsed;
+  throw new EtcdError(parsed.code, parsed.message);
 }
 
 export interface RemoteCluster {
@@ -110,42 +123,10 @@ export interface RemoteCluster {
 }
 
 /** Asks one peer URL for the cluster's members. */
-function fetchMembers(url: string, timeoutMs: number, tls: PeerTlsOptions | undefined): Promise<RemoteCluster> {
-  return new Promise((resolve, reject) => {
-    const session = connectPeer(url, tls);
-    const timer = setTimeout(() => {
-      session.destroy();
-      reject(new Error(`no answer from ${url} within ${timeoutMs} ms`));
-    }, timeoutMs);
-    session.on("error", (error) => {
-      clearTimeout(timer);
-      reject(error);
-    });
-    const request = session.request({ ":method": "GET", ":path": membersPath });
-    let body = "";
-    let clusterId: bigint | undefined;
-    request.setEncoding("utf8");
-    request.on("response", (responseHeaders) => {
-      const header = responseHeaders[clusterIdHeader];
-      if (responseHeaders[":status"] === 200 && typeof header === "string") clusterId = BigInt(`0x${header}`);
-    });
-    request.on("data", (chunk: string) => (body += chunk));
-    request.on("end", () => {
-      clearTimeout(timer);
-      session.close();
-      if (clusterId === undefined) return reject(new Error(`${url} did not list its cluster's members`));
-      try {
-        resolve({ clusterId, members: (JSON.parse(body) as MemberJson[]).map(fromJson) });
-      } catch (error) {
-        reject(error as Error);
-      }
-    });
-    request.on("error", (error) => {
-      clearTimeout(timer);
-      session.destroy();
-      reject(error);
-    });
-  });
+async function fetchMembers(url: string, timeoutMs: number, tls: PeerTlsOptions | undefined): Promise<RemoteCluster> {
+  const answer = await requestPeer(url, tls, "GET", membersPath, timeoutMs);
+  if (answer.status !== 200 || answer.clusterId === undefined) throw new Error(`${url} did not list its cluster's members`);
+  return { clusterId: BigInt(`0x${answer.clusterId}`), members: (JSON.parse(answer.body) as MemberJson[]).map(fromJson) };
 }
 
 /** The cluster as the first of `urls` that answers describes it. */
