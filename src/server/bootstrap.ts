@@ -52,7 +52,7 @@ export function startRaft(config: ServerConfig, storage: MemberStorage, remote: 
     if (remote === undefined) throw new ConfigError("--initial-cluster-state=existing needs the cluster's members");
     return joinExistingCluster(config, remote);
   }
-  return bootstrapNewCluster(config);
+  return bootstrapNewCluster(config, remote);
 }
 
 /** The member's ids when its data directory already holds them. */
@@ -67,15 +67,22 @@ export function otherInitialPeerUrls(config: ServerConfig): string[] {
 
 /**
  * Joins a running cluster that has already added this member (`member add`):
- * its id is the one the cluster gave the member with these peer URLs; raft
- * starts empty and learns the log, or a snapshot, from the leader.
+ * --initial-cluster must name the cluster's members by their peer URLs, as
+ * etcd checks; this member's id is the one the cluster gave its peer URLs.
+ * Raft starts empty and learns the log, or a snapshot, from the leader.
  */
 function joinExistingCluster(config: ServerConfig, remote: RemoteCluster): RaftStart {
-  const advertised = [...config.initialAdvertisePeerUrls].sort().join(",");
-  const self = remote.members.find((member) => [...member.peerUrls].sort().join(",") === advertised);
-  if (self === undefined) {
-    throw new ConfigError(`no member of cluster ${remote.clusterId.toString(16)} has peer URLs ${advertised}; add it first with "etcdctl member add"`);
+  const local = initialMembers(config);
+  const invalid = (reason: string) => new ConfigError(`error validating peerURLs of cluster ${remote.clusterId.toString(16)}: ${reason}`);
+  if (remote.members.length !== local.length) throw invalid("member count is unequal");
+  for (const member of remote.members) {
+    if (!local.some((candidate) => sameUrls(candidate.peerUrls, member.peerUrls))) {
+      throw invalid(`PeerURLs: no match found for existing member (${member.id.toString(16)}, [${member.peerUrls.join(" ")}])`);
+    }
   }
+  const named = localMember(config, local);
+  const self = remote.members.find((member) => sameUrls(member.peerUrls, named.peerUrls))!;
+  refuseBootstrapped(self);
   const raftStorage = new ServerRaftStorage();
   return {
     memberId: self.id,
@@ -85,6 +92,31 @@ function joinExistingCluster(config: ServerConfig, remote: RemoteCluster): RaftS
     firstRecords: [metadataRecord(self.id, remote.clusterId)],
     initialPeers: remote.members.filter((member) => member.id !== self.id),
   };
+}
+
+function sameUrls(a: readonly string[], b: readonly string[]): boolean {
+  return [...a].sort().join(",") === [...b].sort().join(",");
+}
+
+/** This member's entry in --initial-cluster, which must be the peer URLs it advertises. */
+function localMember(config: ServerConfig, members: Member[]): Member {
+  const self = members.find((member) => member.name === config.name);
+  if (self === undefined) throw new ConfigError(`couldn't find local name "${config.name}" in the initial cluster configuration`);
+  if (!sameUrls(self.peerUrls, config.initialAdvertisePeerUrls)) {
+    throw new ConfigError(
+      `--initial-cluster has ${config.name}=${self.peerUrls.join(",")} but missing from --initial-advertise-peer-urls=${config.initialAdvertisePeerUrls.join(",")}`,
+    );
+  }
+  return self;
+}
+
+/**
+ * A member with an empty data dir whose cluster says it has published itself
+ * lost its data (its votes and log among them): starting it afresh could undo
+ * what it acknowledged, so it must be removed and added again instead.
+ */
+function refuseBootstrapped(self: Member | undefined): void {
+  if (self !== undefined && self.clientUrls.length > 0) throw new ConfigError(`member ${self.id.toString(16)} has already been bootstrapped`);
 }
 
 /** The members of --initial-cluster, with ids derived from their peer URLs and the cluster token. */
@@ -98,18 +130,17 @@ export function initialMembers(config: ServerConfig): Member[] {
   }));
 }
 
-function bootstrapNewCluster(config: ServerConfig): RaftStart {
+/**
+ * A new cluster from --initial-cluster. When one of the other members already
+ * runs (`remote`, if it answered) and lists this member as published, this
+ * member's data dir was lost since: it is refused, as etcd refuses it.
+ */
+function bootstrapNewCluster(config: ServerConfig, remote: RemoteCluster | undefined): RaftStart {
   const members = initialMembers(config);
-  const self = members.find((member) => member.name === config.name);
-  if (self === undefined) throw new ConfigError(`couldn't find local name "${config.name}" in the initial cluster configuration`);
-  const advertised = [...config.initialAdvertisePeerUrls].sort().join(",");
-  if ([...self.peerUrls].sort().join(",") !== advertised) {
-    throw new ConfigError(
-      `--initial-cluster has ${config.name}=${self.peerUrls.join(",")} but missing from --initial-advertise-peer-urls=${config.initialAdvertisePeerUrls.join(",")}`,
-    );
-  }
+  const self = localMember(config, members);
   const ids = new Set(members.map((member) => member.id));
   if (ids.size !== members.length) throw new ConfigError("--initial-cluster has duplicate peer URLs");
+  refuseBootstrapped(remote?.members.find((member) => member.id === self.id));
   const clusterId = clusterIdFromMembers([...ids]);
   const raftStorage = new ServerRaftStorage();
   const node = new RawNode(raftConfig(config, self.id, raftStorage, 0));
@@ -131,6 +162,14 @@ function bootstrapNewCluster(config: ServerConfig): RaftStart {
  */
 function restart(config: ServerConfig, storage: MemberStorage, ids: { memberId: bigint; clusterId: bigint }): RaftStart {
   const { walState, backend } = storage;
+  // The data dir names its member: another member's, or another cluster's
+  // member of another name, is refused rather than served under a new name.
+  const owner = storage.membership.list().find((member) => member.id === ids.memberId);
+  if (owner !== undefined && owner.name !== "" && owner.name !== config.name) {
+    throw new DataDirError(
+      `data dir ${config.dataDir} belongs to member ${ids.memberId.toString(16)} named "${owner.name}" of cluster ${ids.clusterId.toString(16)}, not to --name "${config.name}"`,
+    );
+  }
   const raftStorage = new ServerRaftStorage();
   const applied = storage.store.consistentIndex();
   const firstRecords: WalRecord[] = walState.ids === undefined ? [metadataRecord(ids.memberId, ids.clusterId)] : [];

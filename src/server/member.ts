@@ -32,7 +32,7 @@ import { encodeBackendSnapshot, installBackendSnapshot } from "./snapshot.js";
 import type { MemberStorage } from "./storage.js";
 import { openStorage, storeAppliedTerm, storeIds } from "./storage.js";
 import { existingIds, otherInitialPeerUrls, startRaft, type RaftStart } from "./bootstrap.js";
-import { fetchRemoteCluster, servePeerEndpoint } from "./peer-endpoints.js";
+import { fetchRemoteCluster, servePeerEndpoint, type RemoteCluster } from "./peer-endpoints.js";
 import { ConfChangeApplier, type ConfChangeResult } from "./conf-changes.js";
 import { RaftNode } from "./raft-node.js";
 import { Applier, toEtcdError, type ApplyResponse, type ApplyResult } from "./applier.js";
@@ -56,6 +56,8 @@ function raftRequest(init: MessageInitShape<typeof InternalRaftRequestSchema>): 
 const leaseExpiryCheckMs = 500;
 /** How often proposals past their deadline are answered with a timeout. */
 const deadlineCheckMs = 100;
+/** How long a new member with an empty data dir waits for a peer to say whether it was bootstrapped before. */
+const newMemberCheckMs = 1000;
 /** etcd refuses new proposals when applying lags committing by more than this. */
 const maxAppliedLag = 5000;
 
@@ -161,9 +163,14 @@ export class EtcdServer {
    */
   static async start(config: ServerConfig, logger: Logger): Promise<EtcdServer> {
     const storage = openStorage(config);
-    const joining = existingIds(storage) === undefined && config.initialClusterState === "existing";
-    const remote = joining ? await fetchRemoteCluster(otherInitialPeerUrls(config), config.electionTimeoutMs * 5, config.peerTls) : undefined;
-    const start = startRaft(config, storage, remote);
+    let start: RaftStart;
+    try {
+      start = startRaft(config, storage, await askRunningCluster(config, storage));
+    } catch (error) {
+      await storage.wal.close();
+      await storage.backend.close();
+      throw error;
+    }
     if (start.firstRecords.length > 0) await storage.wal.append(start.firstRecords);
     if (storage.backendIds === undefined) storage.backend.write(() => storeIds(storage.backend, start.memberId, start.clusterId));
     const transport = new PeerTransport({
@@ -558,4 +565,16 @@ export class EtcdServer {
     await this.storage.wal.close();
     await this.backend.close();
   }
+}
+
+/**
+ * What the other members of --initial-cluster say of their cluster, for a
+ * member whose data dir is empty: a joining member needs it; a new one only
+ * checks that it was not bootstrapped before (etcd gives it one second).
+ */
+async function askRunningCluster(config: ServerConfig, storage: MemberStorage): Promise<RemoteCluster | undefined> {
+  if (existingIds(storage) !== undefined) return undefined;
+  const urls = otherInitialPeerUrls(config);
+  if (config.initialClusterState === "existing") return fetchRemoteCluster(urls, config.electionTimeoutMs * 5, config.peerTls);
+  return urls.length === 0 ? undefined : fetchRemoteCluster(urls, newMemberCheckMs, config.peerTls).catch(() => undefined);
 }

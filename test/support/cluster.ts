@@ -25,6 +25,7 @@
  * is proxied, never block the event loop (use `etcdctlAsync`, not `etcdctl`).
  */
 import { randomBytes } from "node:crypto";
+import { spawn } from "node:child_process";
 import { rmSync } from "node:fs";
 import * as http from "node:http";
 import type { Socket } from "node:net";
@@ -80,6 +81,13 @@ export interface ClusterMember {
   kill(): Promise<void>;
   /** Everything the member's processes wrote so far, across restarts. */
   output(): string;
+  /**
+   * Runs the member's command line once more, with the values of the given
+   * flags replaced (`{ "--name": "other" }`), while the member is stopped,
+   * and waits for the process to exit: for starts that must be refused. A
+   * process still running after `timeoutMs` is killed and reported as such.
+   */
+  runToExit(replaced: Record<string, string>, timeoutMs?: number): Promise<{ exitCode: number | null; output: string }>;
 }
 
 /** What one member says of itself (etcdctl endpoint status); ids in hex, leader "0" when it knows none. */
@@ -381,6 +389,27 @@ class ProcessMember implements ClusterMember {
 
   output(): string {
     return this.earlierOutput + (this.current?.output() ?? "");
+  }
+
+  async runToExit(replaced: Record<string, string>, timeoutMs = 15_000): Promise<{ exitCode: number | null; output: string }> {
+    if (this.running) throw new Error(`member ${this.name} is running`);
+    const args = [...this.args];
+    for (const [flag, value] of Object.entries(replaced)) {
+      const at = args.indexOf(flag);
+      if (at < 0) throw new Error(`member ${this.name} has no ${flag} flag`);
+      args[at + 1] = value;
+    }
+    const child = spawn(this.command, args, { stdio: ["ignore", "pipe", "pipe"] });
+    let output = "";
+    child.stdout.on("data", (chunk: Buffer) => (output += chunk.toString()));
+    child.stderr.on("data", (chunk: Buffer) => (output += chunk.toString()));
+    const timer = setTimeout(() => {
+      output += `\n[still running after ${timeoutMs} ms: killed]`;
+      child.kill("SIGKILL");
+    }, timeoutMs);
+    const exitCode = await new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
+    clearTimeout(timer);
+    return { exitCode, output };
   }
 
   private retire(): void {
