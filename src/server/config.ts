@@ -8,6 +8,8 @@ export interface ServerConfig {
   dataDir: string;
   walDir: string;
   snapshotCount: number;
+  /** WAL segments kept, once their entries are in the durable backend (0: all). */
+  maxWals: number;
   heartbeatIntervalMs: number;
   electionTimeoutMs: number;
   listenClientUrls: URL[];
@@ -148,6 +150,7 @@ function buildConfig(values: FlagValues): ServerConfig {
     dataDir: get("data-dir") || `${name}.tetcd`,
     walDir: get("wal-dir"),
     snapshotCount: Number(get("snapshot-count")),
+    maxWals: Number(get("max-wals")),
     heartbeatIntervalMs: Number(get("heartbeat-interval")),
     electionTimeoutMs: Number(get("election-timeout")),
     listenClientUrls: parseUrls("listen-client-urls", get("listen-client-urls")),

@@ -28,8 +28,9 @@ export const flagSpecs: readonly FlagSpec[] = [
   flag("initial-election-tick-advance", "bool", "true"),
   flag("listen-peer-urls", "string", "http://localhost:2380"),
   flag("listen-client-urls", "string", "http://localhost:2379"),
-  flag("max-snapshots", "int", "5", false),
-  flag("max-wals", "int", "5", false),
+  // tetcd writes no snapshot files (the backend is the snapshot): there are none for --max-snapshots to bound.
+  flag("max-snapshots", "int", "5"),
+  flag("max-wals", "int", "5"),
   flag("quota-backend-bytes", "int", "0"),
   flag("backend-batch-interval", "duration", ""),
   flag("backend-batch-limit", "int", "0"),

@@ -13,8 +13,10 @@ export const catchUpEntries = 5000;
  * only entries it covers are deleted, and the in-memory log keeps just
  * `catchUpEntries` behind it (a follower needing older ones gets a snapshot).
  *
- * Each run starts a new WAL segment. A segment is deleted once every entry
- * written before the next rotation is applied and durable in the backend.
+ * Each run starts a new WAL segment. A segment may be deleted once every
+ * entry written before the next rotation is applied and durable in the
+ * backend; the newest `maxWals` segments are kept all the same (--max-wals,
+ * as etcd retains them; 0 keeps every one).
  */
 export class LogCompactor {
   private readonly rotations: Array<{ sequence: number; lastWritten: number }> = [];
@@ -26,6 +28,7 @@ export class LogCompactor {
     private readonly raft: RaftNode,
     private readonly raftStorage: ServerRaftStorage,
     private readonly ids: { memberId: bigint; clusterId: bigint },
+    private readonly maxWals: number,
   ) {}
 
   /** Compacts up to `applied` (the applied index now); runs one at a time, a call while one runs is dropped. */
@@ -42,7 +45,7 @@ export class LogCompactor {
       // Segments before a rotation hold only entries written before it.
       let purgeBefore: number | undefined;
       while (this.rotations.length > 0 && this.rotations[0]!.lastWritten <= applied) purgeBefore = this.rotations.shift()!.sequence;
-      if (purgeBefore !== undefined) this.wal.purgeBefore(purgeBefore);
+      if (purgeBefore !== undefined && this.maxWals > 0) this.wal.purgeBefore(purgeBefore, this.maxWals);
       const compactTo = applied - catchUpEntries;
       if (compactTo >= this.raftStorage.firstIndex()) this.raftStorage.compact(compactTo);
     } finally {

@@ -152,7 +152,7 @@ export class EtcdServer {
     transport.onRemoved(() => this.removedFromCluster());
     this.cluster = new ClusterOps(this);
     this.leases = new LeaseOps(this);
-    this.compactor = new LogCompactor(storage.wal, storage.backend, this.raft, start.raftStorage, start);
+    this.compactor = new LogCompactor(storage.wal, storage.backend, this.raft, start.raftStorage, start, config.maxWals);
     this.confChanges = new ConfChangeApplier(this.memberId, storage.membership, storage.backend, transport, this.raft, logger);
   }
 

@@ -187,14 +187,17 @@ export class Wal {
   }
 
   /**
-   * Deletes every segment older than `sequence`. The caller has made their
-   * records redundant first (for the member: applied, and durable in the backend).
+   * Deletes segments older than `sequence`, oldest first, while more than
+   * `keep` segments remain (`keep` 0 deletes them all). The caller has made
+   * their records redundant first (for the member: applied, and durable in
+   * the backend).
    */
-  purgeBefore(sequence: number): void {
-    const old = this.segments.filter((segment) => segment.sequence < sequence);
+  purgeBefore(sequence: number, keep = 0): void {
+    const old = this.segments.filter((segment) => segment.sequence < sequence).slice(0, Math.max(0, this.segments.length - keep));
+    if (old.length === 0) return;
     for (const segment of old) unlinkSync(join(this.directory, segment.name));
     syncDirectory(this.directory);
-    this.segments = this.segments.filter((segment) => segment.sequence >= sequence);
+    this.segments = this.segments.slice(old.length);
   }
 
   /** `rotate`, then `purgeBefore` the new segment: for a caller whose records are all redundant now. */

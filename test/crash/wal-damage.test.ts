@@ -4,51 +4,14 @@ import { readdirSync, readFileSync, rmSync, statSync, truncateSync, unlinkSync, 
 import * as net from "node:net";
 import { join } from "node:path";
 import { test } from "node:test";
-import { PutRequestSchema, PutResponseSchema, RangeRequestSchema, RangeResponseSchema } from "../../src/gen/etcdserverpb/rpc_pb.js";
+import { PutRequestSchema, PutResponseSchema } from "../../src/gen/etcdserverpb/rpc_pb.js";
 import { decodeRecord } from "../../src/wal/record.js";
 import { EtcdClient } from "../support/client.js";
 import { freePort, startTetcd, temporaryDirectory, tetcdBin } from "../support/processes.js";
+import { assertPresent, populate, type Put } from "../support/puts.js";
 
 const testTimeoutMs = 60_000;
 const refusedStartTimeoutMs = 15_000;
-
-interface Put {
-  key: string;
-  value: string;
-  revision: number;
-}
-
-/** Starts tetcd on `dataDir`, makes `count` puts one after another, and stops it with `signal`. */
-async function populate(dataDir: string, count: number, prefix: string, signal: NodeJS.Signals): Promise<Put[]> {
-  const server = await startTetcd({ dataDir });
-  const client = new EtcdClient(server.endpoint);
-  try {
-    const puts: Put[] = [];
-    for (let index = 0; index < count; index++) {
-      const key = `${prefix}/${index % 7}`;
-      const value = `${prefix}-value-${index}-${"x".repeat(index % 50)}`;
-      const result = await client.kv.call("put", PutRequestSchema, { key: Buffer.from(key), value: Buffer.from(value) }, PutResponseSchema);
-      assert.ok(result.ok, `put ${key}`);
-      puts.push({ key, value, revision: Number(result.response.header!.revision) });
-    }
-    return puts;
-  } finally {
-    client.close();
-    await server.stop(signal);
-  }
-}
-
-/** Checks that each put is readable at its revision, with its value. */
-async function assertPresent(client: EtcdClient, puts: Put[]): Promise<void> {
-  for (const put of puts) {
-    const result = await client.kv.call("range", RangeRequestSchema, { key: Buffer.from(put.key), revision: BigInt(put.revision) }, RangeResponseSchema);
-    assert.ok(result.ok, `range ${put.key}@${put.revision}: ${result.ok ? "" : result.message}`);
-    const kv = result.response.kvs[0];
-    assert.ok(kv !== undefined, `${put.key}@${put.revision} missing`);
-    assert.equal(Buffer.from(kv.value).toString(), put.value);
-    assert.equal(Number(kv.modRevision), put.revision);
-  }
-}
 
 function lastSegment(dataDir: string): string {
   const directory = join(dataDir, "member", "wal");

@@ -73,7 +73,7 @@ describe("configuration", () => {
       ["--auto-compaction-retention", "1h"],
       ["--initial-cluster", "a=https://127.0.0.1:1,b=https://127.0.0.1:2", "--name", "a"],
       ["--auth-token", "jwt"],
-      ["--max-wals", "0"],
+      ["--discovery-srv", "example.com"],
       ["--grpc-keepalive-interval", "1m"],
       ["--log-outputs", "/var/log/etcd.log"],
     ]) {

@@ -248,6 +248,26 @@ test("rotateAndPurge keeps only a fresh segment, and later appends are all that 
   assert.deepEqual(summary(await reopen()), summary([record(5), record(6)]));
 });
 
+test("purgeBefore with keep deletes the oldest segments before the given one while more than keep remain", async () => {
+  const { wal } = Wal.open(directory);
+  const sequences: number[] = [];
+  for (let index = 1; index <= 5; index++) {
+    await wal.append([record(index)]);
+    sequences.push(await wal.rotate([]));
+  }
+  assert.equal(segmentFiles().length, 6);
+  wal.purgeBefore(sequences[3]!, 3);
+  // Segments 1 to 4 may go, but only three of the six are deleted: three remain.
+  assert.deepEqual(segmentFiles(), ["0000000000000004.wal", "0000000000000005.wal", "0000000000000006.wal"]);
+  wal.purgeBefore(sequences[1]!, 1);
+  assert.equal(segmentFiles().length, 3, "nothing before segment 3 is left to delete");
+  wal.purgeBefore(sequences[4]!, 1);
+  assert.deepEqual(segmentFiles(), ["0000000000000006.wal"]);
+  await wal.append([record(9)]);
+  await wal.close();
+  assert.deepEqual(summary(await reopen()), summary([record(9)]));
+});
+
 test("unrecognised files in the directory are ignored", async () => {
   const written = await writeRecords(3);
   writeFileSync(join(directory, "notes.txt"), "not a segment");
