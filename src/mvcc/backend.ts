@@ -1,6 +1,6 @@
 import { statSync } from "node:fs";
 import { join } from "node:path";
-import { open, type Database, type RootDatabase } from "lmdb";
+import { open, type Database, type RootDatabase, type Transaction } from "lmdb";
 
 /** The buckets of the backend, as in etcd's bbolt file. */
 export type BucketName = "key" | "meta" | "lease" | "alarm" | "members" | "members_removed" | "auth";
@@ -19,6 +19,40 @@ export interface BackendOptions {
 
 /** etcd's defaults for backend commits: every 100 ms or 10,000 writes, whichever comes first. */
 export const backendDefaults = { batchIntervalMs: 100, batchLimit: 10_000 } as const;
+
+/** What reads a single record: the backend, or a view of it. */
+export interface BackendReader {
+  get(bucket: BucketName, key: Buffer): Buffer | undefined;
+}
+
+/**
+ * What LMDB held when the view was taken, in one read transaction that later
+ * commits do not change; it holds LMDB's old pages until `done`. Each LMDB
+ * commit holds whole write transactions, so a view is the state at one
+ * applied index (the one its meta bucket records).
+ */
+export class BackendView implements BackendReader {
+  constructor(
+    private readonly buckets: ReadonlyMap<BucketName, Database<Buffer, Buffer>>,
+    private readonly transaction: Transaction,
+  ) {}
+
+  get(bucket: BucketName, key: Buffer): Buffer | undefined {
+    const value = this.buckets.get(bucket)!.get(key, { transaction: this.transaction });
+    return value === undefined ? undefined : Buffer.from(value);
+  }
+
+  /** The records of `bucket` in key order; the iteration may be spread over several turns of the event loop. */
+  *records(bucket: BucketName): Generator<{ key: Buffer; value: Buffer }> {
+    for (const { key, value } of this.buckets.get(bucket)!.getRange({ transaction: this.transaction })) {
+      yield { key: Buffer.from(key), value: Buffer.from(value) };
+    }
+  }
+
+  done(): void {
+    this.transaction.done();
+  }
+}
 
 /** A write not yet committed to LMDB; `value` undefined is a delete. */
 interface PendingWrite {
@@ -39,7 +73,7 @@ interface PendingWrite {
  * is always a consistent prefix of the log; acknowledged writes were already
  * made durable by the WAL, which replays whatever a crash kept from LMDB.
  */
-export class Backend {
+export class Backend implements BackendReader {
   private readonly root: RootDatabase<Buffer, Buffer>;
   private readonly buckets = new Map<BucketName, Database<Buffer, Buffer>>();
   /** Committed by `write` but not yet by LMDB: bucket → key (latin1) → write. */
@@ -191,6 +225,12 @@ export class Backend {
     }
     for (const write of pending.values()) if (write.value !== undefined) result.push({ key: write.key, value: write.value });
     return result;
+  }
+
+  /** A view of what LMDB holds once every write transaction so far is committed to it. */
+  async view(): Promise<BackendView> {
+    await this.flushed();
+    return new BackendView(this.buckets, this.root.useReadTransaction());
   }
 
   /** Resolves when every write transaction so far is in LMDB and on disk. */

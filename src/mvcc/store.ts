@@ -1,5 +1,5 @@
 import { crc32c } from "../pkg/crc32c.js";
-import type { Backend } from "./backend.js";
+import type { Backend, BackendReader } from "./backend.js";
 import { ErrCompacted, ErrFutureRevision } from "./errors.js";
 import { revisionKey } from "./key-index.js";
 import { decodeKeyValue, encodeKeyValue, type KeyValue } from "./key-value.js";
@@ -43,6 +43,12 @@ const metaConsistentIndex = Buffer.from("consistent_index");
 const metaScheduledCompaction = Buffer.from("scheduledCompactRev");
 const metaFinishedCompaction = Buffer.from("finishedCompactRev");
 
+/** Index of the last log entry whose effects `reader` holds. */
+export function consistentIndexOf(reader: BackendReader): number {
+  const bytes = reader.get("meta", metaConsistentIndex);
+  return bytes === undefined ? 0 : Number(bytes.readBigUInt64BE(0));
+}
+
 /**
  * The multi-version key-value store: every change makes a new revision, and any
  * revision since the last compaction can be read. Values live in the backend
@@ -73,8 +79,7 @@ export class KvStore {
 
   /** Index of the last log entry whose effects are in the backend. */
   consistentIndex(): number {
-    const bytes = this.backend.get("meta", metaConsistentIndex);
-    return bytes === undefined ? 0 : Number(bytes.readBigUInt64BE(0));
+    return consistentIndexOf(this.backend);
   }
 
   /** Must be called inside the backend write transaction of the entries applied. */

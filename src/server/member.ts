@@ -24,11 +24,11 @@ import {
 } from "../gen/etcdserverpb/rpc_pb.js";
 import { StoreError } from "../mvcc/errors.js";
 import { PeerTransport } from "../transport/peer-transport.js";
-import { EntryType, ErrProposalDropped, ErrSnapshotTemporarilyUnavailable, type ConfChange, type Entry, type Snapshot } from "../raft/index.js";
+import { EntryType, ErrProposalDropped, type ConfChange, type Entry, type Snapshot } from "../raft/index.js";
 import { LogCompactor } from "./log-compactor.js";
 import { ClusterOps } from "./cluster-ops.js";
 import { LeaseOps } from "./lease-ops.js";
-import { encodeBackendSnapshot, installBackendSnapshot } from "./snapshot.js";
+import { installBackendSnapshot, type ServerRaftStorage } from "./snapshot.js";
 import type { MemberStorage } from "./storage.js";
 import { openStorage, storeAppliedTerm, storeIds } from "./storage.js";
 import { existingIds, otherInitialPeerUrls, startRaft, type RaftStart } from "./bootstrap.js";
@@ -107,8 +107,7 @@ export class EtcdServer {
   /** Lease keep-alive, time-to-live and expiry, which the leader runs. */
   readonly leases: LeaseOps;
   private appliedSinceCompaction = 0;
-  /** True while committed entries are being applied inside a backend transaction. */
-  private applying = false;
+  private readonly raftStorage: ServerRaftStorage;
 
   private constructor(
     readonly config: ServerConfig,
@@ -118,6 +117,7 @@ export class EtcdServer {
     transport: PeerTransport,
   ) {
     this.storage = storage;
+    this.raftStorage = start.raftStorage;
     this.memberId = start.memberId;
     this.clusterId = start.clusterId;
     this.transport = transport;
@@ -141,12 +141,7 @@ export class EtcdServer {
       onLeaderChange: (leader, isLeader) => this.leaderChanged(leader, isLeader),
       onFailure: (error) => this.fail(error),
     });
-    start.raftStorage.setSnapshotSource(() => {
-      // Inside an apply, the backend's open transaction is not in the dump yet
-      // while the applied index already counts it: raft asks again later.
-      if (this.applying) throw ErrSnapshotTemporarilyUnavailable;
-      return { index: this.appliedIndex, confState: this.raft.raw.status().confState, data: encodeBackendSnapshot(this.backend) };
-    });
+    start.raftStorage.setSnapshotSource(storage.backend, (error) => this.fail(error));
     this.removed = new Promise((resolve) => (this.markRemoved = resolve));
     // A follower removed while cut off never applies its own removal: the peers' 410 tells it.
     transport.onRemoved(() => this.removedFromCluster());
@@ -470,12 +465,7 @@ export class EtcdServer {
    */
   private apply(entries: Entry[]): void {
     const results: Array<[bigint, ApplyResult | ConfChangeResult]> = [];
-    this.applying = true;
-    try {
-      this.backend.write(() => this.applyInTransaction(entries, results));
-    } finally {
-      this.applying = false;
-    }
+    this.backend.write(() => this.applyInTransaction(entries, results));
     this.answer(entries, results);
   }
 
@@ -560,6 +550,7 @@ export class EtcdServer {
   async close(): Promise<void> {
     for (const timer of this.timers) clearInterval(timer);
     await this.raft.stop();
+    await this.raftStorage.close();
     this.stopAccepting(errors.ErrStopped);
     await this.store.compactionsDone();
     await this.storage.wal.close();

@@ -1,11 +1,15 @@
-import { bucketNames, type Backend, type BucketName } from "../mvcc/backend.js";
-import { ErrSnapshotTemporarilyUnavailable, MemoryStorage, type ConfState, type Snapshot } from "../raft/index.js";
+import { setImmediate as nextTurn } from "node:timers/promises";
+import { bucketNames, type Backend, type BackendView, type BucketName } from "../mvcc/backend.js";
+import { consistentIndexOf } from "../mvcc/store.js";
+import { ErrSnapshotTemporarilyUnavailable, MemoryStorage, type Snapshot } from "../raft/index.js";
+import { appliedConfState, appliedTerm } from "./storage.js";
 
 /**
  * A raft snapshot's data is the whole backend: every record of every bucket,
- * as `[u8 bucket][u32 key length][key][u32 value length][value]`, taken in one
- * synchronous pass so that it is exactly the state at the applied index. The
- * member's own ids are left out: they belong to the receiver.
+ * as `[u8 bucket][u32 key length][key][u32 value length][value]`, read from
+ * one LMDB read transaction, so that it is exactly the state at the applied
+ * index that transaction records. The member's own ids are left out: they
+ * belong to the receiver.
  */
 const ownIdsKey = Buffer.from("member");
 
@@ -13,10 +17,19 @@ function isOwnIds(bucket: BucketName, key: Buffer): boolean {
   return bucket === "meta" && key.equals(ownIdsKey);
 }
 
-export function encodeBackendSnapshot(backend: Backend): Uint8Array {
+/** Records encoded between two yields to the event loop, so that writes go on while a snapshot is made. */
+const recordsPerTurn = 4096;
+
+/** The raft snapshot `view` holds: its data, and the index, term and configuration it records. */
+export async function snapshotOfView(view: BackendView): Promise<Snapshot> {
+  const index = consistentIndexOf(view);
+  const confState = appliedConfState(view);
+  if (index === 0 || confState === undefined) throw ErrSnapshotTemporarilyUnavailable;
+  const metadata = { index, term: appliedTerm(view), confState };
   const parts: Buffer[] = [];
-  bucketNames.forEach((bucket, position) => {
-    for (const { key, value } of backend.records(bucket)) {
+  let records = 0;
+  for (const [position, bucket] of bucketNames.entries()) {
+    for (const { key, value } of view.records(bucket)) {
       if (isOwnIds(bucket, key)) continue;
       const header = Buffer.allocUnsafe(5);
       header.writeUInt8(position, 0);
@@ -24,9 +37,10 @@ export function encodeBackendSnapshot(backend: Backend): Uint8Array {
       const valueLength = Buffer.allocUnsafe(4);
       valueLength.writeUInt32BE(value.length, 0);
       parts.push(header, key, valueLength, value);
+      if (++records % recordsPerTurn === 0) await nextTurn();
     }
-  });
-  return Buffer.concat(parts);
+  }
+  return { data: Buffer.concat(parts), metadata };
 }
 
 export class SnapshotFormatError extends Error {
@@ -57,27 +71,67 @@ export function installBackendSnapshot(backend: Backend, data: Uint8Array): void
   for (const { bucket, key, value } of records) backend.put(bucket, Buffer.from(key), value);
 }
 
+/** How long a snapshot made for a follower is kept for others (or a retry) before it is let go. */
+const preparedSnapshotKeptMs = 60_000;
+
 /**
- * The raft log in memory, whose snapshot is made when raft asks for one (to
- * send to a follower that needs compacted entries): the backend at the applied
- * index, with the configuration raft has applied.
+ * The raft log in memory. Its snapshot, asked for when a follower needs
+ * compacted entries, is the backend: made in the background from an LMDB
+ * view while writes go on. Until it is ready raft is told "temporarily
+ * unavailable" and asks again on a later heartbeat.
  */
 export class ServerRaftStorage extends MemoryStorage {
-  private source: (() => { index: number; confState: ConfState; data: Uint8Array }) | undefined;
+  private backend: Backend | undefined;
+  private prepared: Snapshot | undefined;
+  private preparing: Promise<void> | undefined;
+  private releaseTimer: NodeJS.Timeout | undefined;
+  private onError: (error: Error) => void = () => {};
 
-  /** Sets what snapshots are made of, once the server that applies entries exists. */
-  setSnapshotSource(source: () => { index: number; confState: ConfState; data: Uint8Array }): void {
-    this.source = source;
+  /** Sets the backend snapshots are made of, once the server that applies entries exists. */
+  setSnapshotSource(backend: Backend, onError: (error: Error) => void): void {
+    this.backend = backend;
+    this.onError = onError;
   }
 
   override snapshot(): Snapshot {
-    if (this.source === undefined) throw ErrSnapshotTemporarilyUnavailable;
-    const { index, confState, data } = this.source();
-    return { data, metadata: { index, term: this.term(index), confState } };
+    const prepared = this.prepared;
+    // A snapshot is of use while the log still holds the entries after it.
+    if (prepared !== undefined && prepared.metadata.index >= this.firstIndex() - 1) return prepared;
+    this.release();
+    if (this.preparing === undefined && this.backend !== undefined) {
+      this.preparing = this.prepare(this.backend).finally(() => (this.preparing = undefined));
+    }
+    throw ErrSnapshotTemporarilyUnavailable;
   }
 
   /** The snapshot this storage started from or last installed, without data. */
   storedSnapshot(): Snapshot {
     return super.snapshot();
+  }
+
+  /** Makes no more snapshots, and waits for the one being made: before the backend closes. */
+  async close(): Promise<void> {
+    this.backend = undefined;
+    await this.preparing;
+    this.release();
+  }
+
+  private release(): void {
+    clearTimeout(this.releaseTimer);
+    this.prepared = undefined;
+  }
+
+  private async prepare(backend: Backend): Promise<void> {
+    try {
+      const view = await backend.view();
+      try {
+        this.prepared = await snapshotOfView(view);
+      } finally {
+        view.done();
+      }
+      this.releaseTimer = setTimeout(() => this.release(), preparedSnapshotKeptMs).unref();
+    } catch (error) {
+      if (error !== ErrSnapshotTemporarilyUnavailable) this.onError(error instanceof Error ? error : new Error(String(error)));
+    }
   }
 }

@@ -2,7 +2,7 @@ import { mkdirSync } from "node:fs";
 import { join } from "node:path";
 import { Lessor } from "../lease/lessor.js";
 import { decodeConfState, encodeConfState, type ConfState } from "../raft/index.js";
-import { Backend } from "../mvcc/backend.js";
+import { Backend, type BackendReader } from "../mvcc/backend.js";
 import { KvStore } from "../mvcc/store.js";
 import { Wal } from "../wal/wal.js";
 import { Alarms } from "./alarms.js";
@@ -75,8 +75,8 @@ export function storeAppliedTerm(backend: Backend, term: number): void {
   backend.put("meta", metaAppliedTerm, payload);
 }
 
-export function appliedTerm(backend: Backend): number {
-  const payload = backend.get("meta", metaAppliedTerm);
+export function appliedTerm(reader: BackendReader): number {
+  const payload = reader.get("meta", metaAppliedTerm);
   return payload === undefined ? 0 : Number(payload.readBigUInt64BE(0));
 }
 
@@ -87,7 +87,7 @@ export function storeConfState(backend: Backend, state: ConfState): void {
   backend.put("meta", metaConfState, encodeConfState(state));
 }
 
-export function appliedConfState(backend: Backend): ConfState | undefined {
-  const payload = backend.get("meta", metaConfState);
+export function appliedConfState(reader: BackendReader): ConfState | undefined {
+  const payload = reader.get("meta", metaConfState);
   return payload === undefined ? undefined : decodeConfState(payload);
 }
