@@ -11,7 +11,8 @@ export const catchUpEntries = 5000;
  * Keeps the log bounded once --snapshot-count entries have been applied: the
  * backend is the snapshot, so once it is on disk the WAL segments holding
  * only entries it covers are deleted, and the in-memory log keeps just
- * `catchUpEntries` behind it (a follower needing older ones gets a snapshot).
+ * `catchUpEntries` behind it (a follower needing older ones gets a snapshot;
+ * while one is being made, the in-memory log is left whole).
  *
  * Each run starts a new WAL segment. A segment may be deleted once every
  * entry written before the next rotation is applied and durable in the
@@ -47,7 +48,7 @@ export class LogCompactor {
       while (this.rotations.length > 0 && this.rotations[0]!.lastWritten <= applied) purgeBefore = this.rotations.shift()!.sequence;
       if (purgeBefore !== undefined && this.maxWals > 0) this.wal.purgeBefore(purgeBefore, this.maxWals);
       const compactTo = applied - catchUpEntries;
-      if (compactTo >= this.raftStorage.firstIndex()) this.raftStorage.compact(compactTo);
+      if (compactTo >= this.raftStorage.firstIndex() && !this.raftStorage.preparing) this.raftStorage.compact(compactTo);
     } finally {
       this.running = false;
     }

@@ -83,7 +83,7 @@ const preparedSnapshotKeptMs = 60_000;
 export class ServerRaftStorage extends MemoryStorage {
   private backend: Backend | undefined;
   private prepared: Snapshot | undefined;
-  private preparing: Promise<void> | undefined;
+  private inPreparation: Promise<void> | undefined;
   private releaseTimer: NodeJS.Timeout | undefined;
   private onError: (error: Error) => void = () => {};
 
@@ -98,21 +98,25 @@ export class ServerRaftStorage extends MemoryStorage {
     // A snapshot is of use while the log still holds the entries after it.
     if (prepared !== undefined && prepared.metadata.index >= this.firstIndex() - 1) return prepared;
     this.release();
-    if (this.preparing === undefined && this.backend !== undefined) {
-      this.preparing = this.prepare(this.backend).finally(() => (this.preparing = undefined));
+    if (this.inPreparation === undefined && this.backend !== undefined) {
+      this.inPreparation = this.prepare(this.backend).finally(() => (this.inPreparation = undefined));
     }
     throw ErrSnapshotTemporarilyUnavailable;
   }
 
-  /** The snapshot this storage started from or last installed, without data. */
-  storedSnapshot(): Snapshot {
-    return super.snapshot();
+  /**
+   * True while a snapshot is being made: the log must not be compacted
+   * meanwhile, or under heavy writes each snapshot could be of no use by the
+   * time it is ready, and be made again and again.
+   */
+  get preparing(): boolean {
+    return this.inPreparation !== undefined;
   }
 
   /** Makes no more snapshots, and waits for the one being made: before the backend closes. */
   async close(): Promise<void> {
     this.backend = undefined;
-    await this.preparing;
+    await this.inPreparation;
     this.release();
   }
 

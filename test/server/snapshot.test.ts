@@ -10,14 +10,15 @@ import { Lessor } from "../../src/lease/lessor.js";
 import { Backend, bucketNames } from "../../src/mvcc/backend.js";
 import { KvStore } from "../../src/mvcc/store.js";
 import { ErrSnapshotTemporarilyUnavailable, type Snapshot } from "../../src/raft/index.js";
-import { installBackendSnapshot, ServerRaftStorage } from "../../src/server/snapshot.js";
+import { installBackendSnapshot, ServerRaftStorage, snapshotOfView } from "../../src/server/snapshot.js";
 import { storeAppliedTerm, storeConfState, storeIds } from "../../src/server/storage.js";
 
 let directory: string;
 const opened: Backend[] = [];
 
+/** Buffered writes reach LMDB only when flushed (or past 10,000 of them), never on a timer: what a view holds is then known. */
 function openBackend(name: string): Backend {
-  const backend = new Backend({ path: join(directory, name), mapSizeBytes: 256 * 1024 * 1024 });
+  const backend = new Backend({ path: join(directory, name), mapSizeBytes: 256 * 1024 * 1024, batchIntervalMs: 600_000 });
   opened.push(backend);
   return backend;
 }
@@ -61,7 +62,7 @@ async function snapshotWhenReady(storage: ServerRaftStorage, whilePreparing: () 
   throw new Error("the snapshot was never ready");
 }
 
-test("a snapshot is the backend at one applied index, made while later applies go on, and installs as the same records", async () => {
+test("a snapshot is the backend at one applied index, without the applies made after it was asked for, and installs as the same records", async () => {
   const backend = openBackend("leader");
   const store = new KvStore(backend, new Lessor(backend));
   backend.write(() => storeIds(backend, 11n, 99n));
@@ -70,9 +71,9 @@ test("a snapshot is the backend at one applied index, made while later applies g
   storage.setSnapshotSource(backend, (error) => assert.fail(error));
   const expected = recordsOf(backend).filter((record) => !record.startsWith("meta/member="));
 
-  // An apply made once the snapshot is asked for: it lands while the snapshot waits for LMDB and reads it.
-  const snapshot = await snapshotWhenReady(storage, () => setImmediate(() => applyBatch(backend, store, 41, "during/", 10)));
-  assert.equal(backend.get("key", Buffer.from("during/0"))?.toString(), "value of during/0", "the apply went on while the snapshot was made");
+  // An apply made once the snapshot is asked for is not in it: the snapshot is the state LMDB held at index 40.
+  const snapshot = await snapshotWhenReady(storage, () => setImmediate(() => applyBatch(backend, store, 41, "after/", 10)));
+  assert.equal(backend.get("key", Buffer.from("after/0"))?.toString(), "value of after/0");
   assert.deepEqual(snapshot.metadata, { index: 40, term: 7, confState });
 
   const follower = openBackend("follower");
@@ -86,6 +87,30 @@ test("a snapshot is the backend at one applied index, made while later applies g
   assert.ok(installed.some((record) => record.startsWith("meta/member=")), "the follower keeps its own ids");
   assert.equal(new KvStore(follower, new Lessor(follower)).consistentIndex(), 40);
   await storage.close();
+});
+
+test("a large view is read in chunks, between which other work, writes included, runs", async () => {
+  const backend = openBackend("leader");
+  const store = new KvStore(backend, new Lessor(backend));
+  applyBatch(backend, store, 3, "many/", 9_000);
+  const view = await backend.view();
+  try {
+    const pending = snapshotOfView(view);
+    // Queued after the read started: it runs when the read yields after its first chunk.
+    let wroteAt: number | undefined;
+    let finished = false;
+    setImmediate(() => {
+      applyBatch(backend, store, 4, "between/", 1);
+      wroteAt = finished ? -1 : 1;
+    });
+    const snapshot = await pending;
+    finished = true;
+    assert.equal(wroteAt, 1, "the write ran before the read finished");
+    assert.equal(snapshot.metadata.index, 3);
+    assert.ok(!Buffer.from(snapshot.data).includes(Buffer.from("between/0")), "the write is not in the view");
+  } finally {
+    view.done();
+  }
 });
 
 test("a snapshot the log has moved past is made again; close waits for the one being made", async () => {

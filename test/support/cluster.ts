@@ -407,8 +407,11 @@ class ProcessMember implements ClusterMember {
       output += `\n[still running after ${timeoutMs} ms: killed]`;
       child.kill("SIGKILL");
     }, timeoutMs);
-    const exitCode = await new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
-    clearTimeout(timer);
+    // "close" comes once the output is read to its end, unlike "exit".
+    const exitCode = await new Promise<number | null>((resolve, reject) => {
+      child.once("error", reject);
+      child.once("close", (code) => resolve(code));
+    }).finally(() => clearTimeout(timer));
     return { exitCode, output };
   }
 
