@@ -187,7 +187,8 @@ function buildConfig(values: FlagValues): ServerConfig {
 }
 
 function checkValue(spec: FlagSpec, value: string): void {
-  if (spec.kind === "int" && !/^-?[0-9]+$/.test(value)) throw new ConfigError(`invalid value "${value}" for flag -${spec.name}: parse error`);
+  const integer = spec.kind === "int" ? /^-?[0-9]+$/ : spec.kind === "uint" ? /^[0-9]+$/ : undefined;
+  if (integer !== undefined && !integer.test(value)) throw new ConfigError(`invalid value "${value}" for flag -${spec.name}: parse error`);
   if (spec.kind === "bool" && !["true", "false", "1", "0"].includes(value)) throw new ConfigError(`invalid boolean value "${value}" for -${spec.name}`);
   if (spec.kind === "duration" && value !== "") {
     try {

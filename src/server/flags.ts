@@ -4,7 +4,8 @@
  * default stops the server at start with a "not supported yet" error, so that
  * nothing is silently ignored.
  */
-export type FlagKind = "string" | "int" | "bool" | "duration";
+/** `uint` is an unsigned flag of etcd's: a negative value is a parse error there. */
+export type FlagKind = "string" | "int" | "uint" | "bool" | "duration";
 
 export interface FlagSpec {
   name: string;
@@ -22,21 +23,21 @@ export const flagSpecs: readonly FlagSpec[] = [
   flag("name", "string", "default"),
   flag("data-dir", "string", ""),
   flag("wal-dir", "string", ""),
-  flag("snapshot-count", "int", "100000"),
-  flag("heartbeat-interval", "int", "100"),
-  flag("election-timeout", "int", "1000"),
+  flag("snapshot-count", "uint", "100000"),
+  flag("heartbeat-interval", "uint", "100"),
+  flag("election-timeout", "uint", "1000"),
   flag("initial-election-tick-advance", "bool", "true"),
   flag("listen-peer-urls", "string", "http://localhost:2380"),
   flag("listen-client-urls", "string", "http://localhost:2379"),
   // tetcd writes no snapshot files (the backend is the snapshot): there are none for --max-snapshots to bound.
-  flag("max-snapshots", "int", "5"),
-  flag("max-wals", "int", "5"),
+  flag("max-snapshots", "uint", "5"),
+  flag("max-wals", "uint", "5"),
   flag("quota-backend-bytes", "int", "0"),
   flag("backend-batch-interval", "duration", ""),
   flag("backend-batch-limit", "int", "0"),
-  flag("max-txn-ops", "int", "128"),
-  flag("max-request-bytes", "int", "1572864"),
-  flag("max-concurrent-streams", "int", "4294967295"),
+  flag("max-txn-ops", "uint", "128"),
+  flag("max-request-bytes", "uint", "1572864"),
+  flag("max-concurrent-streams", "uint", "4294967295"),
   flag("grpc-keepalive-min-time", "duration", "5s", false),
   flag("grpc-keepalive-interval", "duration", "2h", false),
   flag("grpc-keepalive-timeout", "duration", "20s", false),
@@ -78,8 +79,8 @@ export const flagSpecs: readonly FlagSpec[] = [
   flag("host-whitelist", "string", "*", false),
   // Auth
   flag("auth-token", "string", "simple", false),
-  flag("bcrypt-cost", "int", "10", false),
-  flag("auth-token-ttl", "int", "300", false),
+  flag("bcrypt-cost", "uint", "10", false),
+  flag("auth-token-ttl", "uint", "300", false),
   // Profiling and monitoring
   flag("enable-pprof", "bool", "false", false),
   flag("metrics", "string", "basic", false),
@@ -93,11 +94,11 @@ export const flagSpecs: readonly FlagSpec[] = [
   flag("log-package-levels", "string", "", false),
   // v2 proxy
   flag("proxy", "string", "off", false),
-  flag("proxy-failure-wait", "int", "5000", false),
-  flag("proxy-refresh-interval", "int", "30000", false),
-  flag("proxy-dial-timeout", "int", "1000", false),
-  flag("proxy-write-timeout", "int", "5000", false),
-  flag("proxy-read-timeout", "int", "0", false),
+  flag("proxy-failure-wait", "uint", "5000", false),
+  flag("proxy-refresh-interval", "uint", "30000", false),
+  flag("proxy-dial-timeout", "uint", "1000", false),
+  flag("proxy-write-timeout", "uint", "5000", false),
+  flag("proxy-read-timeout", "uint", "0", false),
   // Experimental
   flag("experimental-initial-corrupt-check", "bool", "false", false),
   flag("experimental-corrupt-check-time", "duration", "0s", false),

@@ -61,6 +61,8 @@ describe("configuration", () => {
     refused(["--no-such-flag", "1"], {}, /flag provided but not defined: -no-such-flag/);
     refused([], { ETCD_NO_SUCH_SETTING: "1" }, /unrecognized environment variable ETCD_NO_SUCH_SETTING=1/);
     refused(["--max-txn-ops", "many"], {}, /invalid value "many" for flag -max-txn-ops/);
+    refused(["--max-wals", "-1"], {}, /invalid value "-1" for flag -max-wals: parse error/);
+    refused(["--snapshot-count", "-5"], {}, /invalid value "-5" for flag -snapshot-count: parse error/);
     refused(["--initial-cluster-state", "sideways"], {}, /initial-cluster-state/);
     refused(["--listen-client-urls", "ftp://127.0.0.1:1"], {}, /URL scheme must be http, https, unix, or unixs/);
     refused(["--election-timeout", "300"], {}, /at least as 5 times as --heartbeat-interval/);
