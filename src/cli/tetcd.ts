@@ -1,56 +1,101 @@
 #!/usr/bin/env node
-import { ConfigError, loadConfig } from "../server/config.js";
+import { ConfigError, HelpRequested, loadConfig, type FlagNotice, type ServerConfig } from "../server/config.js";
 import { startWithConfig } from "../server/embed.js";
-import { createLogger } from "../server/logger.js";
+import { flagSpecs } from "../server/flags.js";
+import { parseArgs } from "../server/flag-parse.js";
+import { parseGoBool } from "../server/go-values.js";
+import { capnslogLine, createLogger } from "../server/logger.js";
 import { etcdVersion } from "../server/member.js";
 
 const packageVersion = "0.1.0";
 
-/** The tetcd server: etcd's flags, etcd's behaviour. */
+/** What each stopping signal is called in etcd's log line. */
+const signalNames = { SIGTERM: "terminated", SIGINT: "interrupt" } as const;
+
+/**
+ * The tetcd server, with etcd's process contract: etcd's flags and `ETCD_*`
+ * variables, its exit codes (2 for a flag it cannot parse, 1 for a refused
+ * start), its readiness lines in either log format, and on SIGTERM or
+ * SIGINT a clean stop after which the process ends by that same signal.
+ */
 async function main(argv: string[]): Promise<void> {
-  if (argv.includes("--version") || argv.includes("-version")) {
-    process.stdout.write(`tetcd Version: ${packageVersion}\netcd API Version: ${etcdVersion}\nNode Version: ${process.version}\n`);
-    return;
-  }
-  if (argv.includes("--help") || argv.includes("-h")) {
-    process.stdout.write("Usage: tetcd [flags]\n  Starts a tetcd member; takes etcd 3.4's flags (see `etcd --help`), ETCD_* environment variables, or --config-file.\n");
-    return;
-  }
-  let config;
-  try {
-    config = loadConfig(argv, process.env);
-  } catch (error) {
-    if (error instanceof ConfigError) {
-      process.stderr.write(`tetcd: ${error.message}\n`);
-      process.exit(2);
-    }
-    throw error;
-  }
+  const config = readConfig(argv);
+  if (config === undefined) return;
+  if (config.logger === "capnslog") process.stderr.write("[WARNING] Deprecated '--logger=capnslog' flag is set; use '--logger=zap' flag instead\n");
   const streams = config.logOutputs.map((output) => (output === "stdout" ? process.stdout : process.stderr));
   const logger = createLogger(config.logLevel, "tetcd", (line) => {
     for (const stream of streams) stream.write(line);
-  });
+  }, config.logger);
   const etcd = await startWithConfig(config, logger);
   let stopping = false;
-  const stop = (reason: string): void => {
+  const stop = (reason: string, signal?: keyof typeof signalNames): void => {
     if (stopping) return;
     stopping = true;
-    logger.info("shutting down", { reason });
+    logger.info("shutting down", { reason }, `pkg/osutil: received ${signal === undefined ? reason : signalNames[signal]} signal, shutting down...`);
     etcd.close().then(
-      () => process.exit(0),
+      () => exitAfterStop(signal),
       (error: unknown) => {
         logger.error("shutdown failed", { error: String(error) });
         process.exit(1);
       },
     );
   };
-  process.on("SIGINT", () => stop("SIGINT"));
-  process.on("SIGTERM", () => stop("SIGTERM"));
+  for (const signal of Object.keys(signalNames) as (keyof typeof signalNames)[]) process.on(signal, () => stop(signal, signal));
   // A member removed from its cluster has nothing left to serve: it exits, as etcd does.
   void etcd.server.removed.then(() => stop("removed from the cluster"));
+}
+
+/** The configuration, or undefined once --help or --version has been answered; exits as etcd does on bad flags. */
+function readConfig(argv: string[]): ServerConfig | undefined {
+  const notices: FlagNotice[] = [];
+  try {
+    if (parseGoBool(parseArgs(argv).get("version") ?? "false") === true) {
+      process.stdout.write(`tetcd Version: ${packageVersion}\netcd API Version: ${etcdVersion}\nNode Version: ${process.version}\n`);
+      return undefined;
+    }
+    const config = loadConfig(argv, process.env, notices);
+    for (const notice of notices) process.stderr.write(capnslogLine(notice.level, `pkg/flags: ${notice.text}`));
+    return config;
+  } catch (error) {
+    for (const notice of notices) process.stderr.write(capnslogLine(notice.level, `pkg/flags: ${notice.text}`));
+    if (error instanceof HelpRequested) {
+      process.stderr.write(usage());
+      process.exit(0);
+    }
+    if (!(error instanceof ConfigError)) throw error;
+    if (error.exitCode === 2) process.stderr.write(`${error.message}\n${usage()}`);
+    else process.stderr.write(capnslogLine("E", `etcdmain: error verifying flags, ${error.message}. See 'tetcd --help'.`));
+    process.exit(error.exitCode);
+  }
+}
+
+function usage(): string {
+  const lines = flagSpecs.map((spec) => `  --${spec.name} '${spec.default}'`);
+  return [
+    "Usage:",
+    "",
+    "  tetcd [flags]",
+    "    Start a tetcd member. Every flag is also read from its ETCD_* environment variable (--snapshot-count from ETCD_SNAPSHOT_COUNT),",
+    "    unless --config-file names a YAML file whose keys are the flag names.",
+    "",
+    "  tetcd --version",
+    "  tetcd -h | --help",
+    "",
+    "Flags (etcd 3.4's):",
+    ...lines,
+    "",
+  ].join("\n");
+}
+
+/** Ends the process as etcd does after a clean stop: by the signal that asked for it (exit status 128 + its number). */
+function exitAfterStop(signal: keyof typeof signalNames | undefined): void {
+  if (signal === undefined) process.exit(0);
+  process.removeAllListeners(signal);
+  process.kill(process.pid, signal);
 }
 
 main(process.argv.slice(2)).catch((error: unknown) => {
   process.stderr.write(`tetcd: ${error instanceof Error ? error.message : String(error)}\n`);
   process.exit(1);
 });
+

@@ -1,6 +1,10 @@
 import { readFileSync } from "node:fs";
 import { parse as parseYaml } from "yaml";
-import { flagsByName, flagSpecs, parseDurationMs, type FlagSpec } from "./flags.js";
+import { checkValue, ConfigError, mergeEnvironment, parseArgs, type FlagNotice, type FlagValues } from "./flag-parse.js";
+import { flagsByName, flagSpecs, type FlagSpec } from "./flags.js";
+import { parseGoBool, parseGoDurationMs, parseGoInteger } from "./go-values.js";
+
+export { ConfigError, HelpRequested, type FlagNotice } from "./flag-parse.js";
 
 /** A member's configuration, from etcd's flags, `ETCD_*` variables or a YAML file. */
 export interface ServerConfig {
@@ -31,6 +35,8 @@ export interface ServerConfig {
   backendBatchLimit: number;
   watchProgressNotifyIntervalMs: number;
   logLevel: "debug" | "info" | "warn" | "error" | "panic" | "fatal";
+  /** etcd 3.4's loggers: `capnslog` (its default) writes text lines, `zap` JSON lines. */
+  logger: "capnslog" | "zap";
   logOutputs: string[];
   enableGrpcGateway: boolean;
   /**
@@ -50,67 +56,22 @@ export interface PeerTlsConfig {
   clientCertAuth: boolean;
 }
 
-export class ConfigError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = "ConfigError";
-  }
-}
-
 /** etcd's default backend quota: 2 GiB. */
 export const defaultQuotaBackendBytes = 2 * 1024 * 1024 * 1024;
 /** etcd refuses quotas above 8 GiB. */
 export const maxQuotaBackendBytes = 8 * 1024 * 1024 * 1024;
 
-export type FlagValues = Map<string, string>;
-
-/** Reads argv (without the program), the environment and, when given, the config file. */
-export function loadConfig(argv: readonly string[], environment: NodeJS.ProcessEnv): ServerConfig {
+/**
+ * Reads argv (without the program), the environment and, when given, the
+ * config file, which replaces both as in etcd. What etcd would log about
+ * the environment while reading it is added to `notices`.
+ */
+export function loadConfig(argv: readonly string[], environment: NodeJS.ProcessEnv, notices: FlagNotice[] = []): ServerConfig {
   const fromArgs = parseArgs(argv);
-  const configFile = fromArgs.get("config-file") ?? environment["ETCD_CONFIG_FILE"];
-  const values = configFile !== undefined && configFile !== "" ? readConfigFile(configFile) : mergeEnvironment(fromArgs, environment);
+  const configFile = fromArgs.get("config-file") || environment["ETCD_CONFIG_FILE"];
+  const values = configFile !== undefined && configFile !== "" ? readConfigFile(configFile) : mergeEnvironment(fromArgs, environment, notices);
   values.delete("config-file");
   return buildConfig(values);
-}
-
-export function parseArgs(argv: readonly string[]): FlagValues {
-  const values: FlagValues = new Map();
-  for (let position = 0; position < argv.length; position++) {
-    const argument = argv[position]!;
-    const match = /^--?([a-z0-9-]+)(?:=(.*))?$/s.exec(argument);
-    if (match === null) throw new ConfigError(`'${argument}' is not a valid flag`);
-    const name = match[1]!;
-    if (name === "config-file") {
-      values.set(name, match[2] ?? argv[++position] ?? "");
-      continue;
-    }
-    const spec = flagsByName.get(name);
-    if (spec === undefined) throw new ConfigError(`flag provided but not defined: -${name}`);
-    let value = match[2];
-    if (value === undefined) {
-      if (spec.kind === "bool") value = "true";
-      else {
-        value = argv[++position];
-        if (value === undefined) throw new ConfigError(`flag needs an argument: -${name}`);
-      }
-    }
-    values.set(name, value);
-  }
-  return values;
-}
-
-function mergeEnvironment(fromArgs: FlagValues, environment: NodeJS.ProcessEnv): FlagValues {
-  const values: FlagValues = new Map();
-  for (const [key, value] of Object.entries(environment)) {
-    if (!key.startsWith("ETCD_") || value === undefined) continue;
-    const name = key.slice(5).toLowerCase().replaceAll("_", "-");
-    if (name === "config-file") continue;
-    const spec = flagsByName.get(name);
-    if (spec === undefined) throw new ConfigError(`unrecognized environment variable ${key}=${value}`);
-    values.set(name, value);
-  }
-  for (const [name, value] of fromArgs) values.set(name, value);
-  return values;
 }
 
 function readConfigFile(path: string): FlagValues {
@@ -127,53 +88,60 @@ function readConfigFile(path: string): FlagValues {
     const spec = flagsByName.get(name);
     if (spec === undefined) throw new ConfigError(`config file ${path}: unknown field "${name}"`);
     if (value === null || value === undefined) continue;
-    values.set(name, Array.isArray(value) ? value.join(",") : String(value));
+    const text = Array.isArray(value) ? value.join(",") : String(value);
+    checkValue(spec, text, `${name} in ${path}`, 1);
+    values.set(name, text);
   }
   return values;
 }
 
 function buildConfig(values: FlagValues): ServerConfig {
-  for (const [name, value] of values) checkValue(flagsByName.get(name)!, value);
+  for (const [name, value] of values) checkBuilt(flagsByName.get(name)!, value);
   const get = (name: string): string => values.get(name) ?? flagsByName.get(name)!.default;
+  const integer = (name: string): number => Number(normalize(flagsByName.get(name)!, get(name)));
+  const bool = (name: string): boolean => parseGoBool(get(name)) === true;
+  const durationMs = (name: string): number => parseGoDurationMs(get(name));
   const name = get("name");
   const logLevel = get("log-level");
   if (!["debug", "info", "warn", "error", "panic", "fatal"].includes(logLevel)) throw new ConfigError(`unknown log-level "${logLevel}"`);
-  const initialClusterState = get("initial-cluster-state");
-  if (initialClusterState !== "new" && initialClusterState !== "existing") {
-    throw new ConfigError(`invalid value "${initialClusterState}" for flag -initial-cluster-state: invalid value`);
-  }
-  const quotaBackendBytes = Number(get("quota-backend-bytes"));
+  const logger = get("logger");
+  if (logger !== "capnslog" && logger !== "zap") throw new ConfigError(`unknown logger option "${logger}"`);
+  const autoCompactionMode = get("auto-compaction-mode");
+  if (autoCompactionMode !== "periodic" && autoCompactionMode !== "revision") throw new ConfigError(`unknown auto-compaction-mode "${autoCompactionMode}"`);
+  const initialClusterState = get("initial-cluster-state") as ServerConfig["initialClusterState"];
+  const quotaBackendBytes = integer("quota-backend-bytes");
   const initialAdvertisePeerUrls = splitList(get("initial-advertise-peer-urls"));
   const initialClusterText = get("initial-cluster") || `${name}=${initialAdvertisePeerUrls.join(`,${name}=`)}`;
   const config: ServerConfig = {
     name,
     dataDir: get("data-dir") || `${name}.tetcd`,
     walDir: get("wal-dir"),
-    snapshotCount: Number(get("snapshot-count")),
-    maxWals: Number(get("max-wals")),
-    heartbeatIntervalMs: Number(get("heartbeat-interval")),
-    electionTimeoutMs: Number(get("election-timeout")),
-    listenClientUrls: parseUrls("listen-client-urls", get("listen-client-urls")),
+    snapshotCount: positiveOr(integer("snapshot-count"), 100_000),
+    maxWals: integer("max-wals"),
+    heartbeatIntervalMs: integer("heartbeat-interval"),
+    electionTimeoutMs: integer("election-timeout"),
+    listenClientUrls: parseUrls(get("listen-client-urls")),
     advertiseClientUrls: splitList(get("advertise-client-urls")),
-    listenPeerUrls: parseUrls("listen-peer-urls", get("listen-peer-urls")),
+    listenPeerUrls: parseUrls(get("listen-peer-urls")),
     initialAdvertisePeerUrls,
     initialCluster: parseInitialCluster(initialClusterText),
     initialClusterState,
     initialClusterToken: get("initial-cluster-token"),
-    strictReconfigCheck: get("strict-reconfig-check") === "true",
+    strictReconfigCheck: bool("strict-reconfig-check"),
     quotaBackendBytes: quotaBackendBytes <= 0 ? defaultQuotaBackendBytes : Math.min(quotaBackendBytes, maxQuotaBackendBytes),
-    maxRequestBytes: Number(get("max-request-bytes")),
-    maxTxnOps: Number(get("max-txn-ops")),
-    maxConcurrentStreams: Math.min(Number(get("max-concurrent-streams")), 2 ** 32 - 1),
-    compactionBatchLimit: Number(get("experimental-compaction-batch-limit")),
-    backendBatchIntervalMs: parseDurationMs(get("backend-batch-interval")) || 100,
-    leaseCheckpointEnabled: get("experimental-enable-lease-checkpoint") === "true",
-    leaseCheckpointIntervalMs: parseDurationMs(get("experimental-lease-checkpoint-interval")) || 300_000,
-    backendBatchLimit: Number(get("backend-batch-limit")) || 10_000,
-    watchProgressNotifyIntervalMs: parseDurationMs(get("experimental-watch-progress-notify-interval")),
-    logLevel: (get("debug") === "true" ? "debug" : logLevel) as ServerConfig["logLevel"],
+    maxRequestBytes: integer("max-request-bytes"),
+    maxTxnOps: integer("max-txn-ops"),
+    maxConcurrentStreams: Math.min(integer("max-concurrent-streams"), 2 ** 32 - 1),
+    compactionBatchLimit: integer("experimental-compaction-batch-limit"),
+    backendBatchIntervalMs: positiveOr(durationMs("backend-batch-interval"), 100),
+    leaseCheckpointEnabled: bool("experimental-enable-lease-checkpoint"),
+    leaseCheckpointIntervalMs: positiveOr(durationMs("experimental-lease-checkpoint-interval"), 300_000),
+    backendBatchLimit: positiveOr(integer("backend-batch-limit"), 10_000),
+    watchProgressNotifyIntervalMs: durationMs("experimental-watch-progress-notify-interval"),
+    logger,
+    logLevel: (bool("debug") ? "debug" : logLevel) as ServerConfig["logLevel"],
     logOutputs: splitList(get("log-outputs") === "default" && get("log-output") !== "" ? get("log-output") : get("log-outputs")),
-    enableGrpcGateway: get("enable-grpc-gateway") === "true",
+    enableGrpcGateway: bool("enable-grpc-gateway"),
     peerTls: peerTlsConfig(get),
   };
   checkCluster(config);
@@ -186,25 +154,17 @@ function buildConfig(values: FlagValues): ServerConfig {
   return config;
 }
 
-function checkValue(spec: FlagSpec, value: string): void {
-  const integer = spec.kind === "int" ? /^-?[0-9]+$/ : spec.kind === "uint" ? /^[0-9]+$/ : undefined;
-  if (integer !== undefined && !integer.test(value)) throw new ConfigError(`invalid value "${value}" for flag -${spec.name}: parse error`);
-  if (spec.kind === "bool" && !["true", "false", "1", "0"].includes(value)) throw new ConfigError(`invalid boolean value "${value}" for -${spec.name}`);
-  if (spec.kind === "duration" && value !== "") {
-    try {
-      parseDurationMs(value);
-    } catch {
-      throw new ConfigError(`invalid value "${value}" for flag -${spec.name}: parse error`);
-    }
-  }
+/** Refuses a flag whose feature is not built, unless it is left at its default. */
+function checkBuilt(spec: FlagSpec, value: string): void {
   if (!spec.built && normalize(spec, value) !== normalize(spec, spec.default)) {
     throw new ConfigError(`--${spec.name} is not supported yet by tetcd`);
   }
 }
 
 function normalize(spec: FlagSpec, value: string): string {
-  if (spec.kind === "bool") return value === "1" || value === "true" ? "true" : "false";
-  if (spec.kind === "duration") return String(value === "" ? 0 : parseDurationMs(value));
+  if (spec.kind === "bool") return String(parseGoBool(value));
+  if (spec.kind === "duration") return String(parseGoDurationMs(value));
+  if (spec.kind === "int" || spec.kind === "uint") return String(parseGoInteger(value, spec.kind === "int"));
   return value;
 }
 
@@ -214,7 +174,7 @@ function peerTlsConfig(get: (name: string) => string): PeerTlsConfig | undefined
   if (certFile === "" && keyFile === "") return undefined;
   if (certFile === "" || keyFile === "") throw new ConfigError(`KeyFile and CertFile must both be present[key: ${keyFile}, cert: ${certFile}]`);
   const trustedCaFile = get("peer-trusted-ca-file");
-  return { certFile, keyFile, trustedCaFile: trustedCaFile === "" ? undefined : trustedCaFile, clientCertAuth: normalize(flagsByName.get("peer-client-cert-auth")!, get("peer-client-cert-auth")) === "true" };
+  return { certFile, keyFile, trustedCaFile: trustedCaFile === "" ? undefined : trustedCaFile, clientCertAuth: parseGoBool(get("peer-client-cert-auth")) === true };
 }
 
 /** What etcd checks of the cluster flags before starting. */
@@ -234,20 +194,18 @@ function checkCluster(config: ServerConfig): void {
   }
 }
 
+/** etcd's defaults stand for a setting left at zero or below. */
+function positiveOr(value: number, fallback: number): number {
+  return value > 0 ? value : fallback;
+}
+
 function splitList(text: string): string[] {
   return text.split(",").map((item) => item.trim()).filter((item) => item !== "");
 }
 
-function parseUrls(flagName: string, text: string): URL[] {
-  return splitList(text).map((item) => {
-    try {
-      const url = new URL(item);
-      if (!["http:", "https:", "unix:", "unixs:"].includes(url.protocol)) throw new Error("scheme");
-      return url;
-    } catch {
-      throw new ConfigError(`invalid value "${text}" for flag -${flagName}: URL scheme must be http, https, unix, or unixs: ${item}`);
-    }
-  });
+/** The URLs of a `urls` flag, which its syntax check has let through. */
+function parseUrls(text: string): URL[] {
+  return splitList(text).map((item) => new URL(item));
 }
 
 function parseInitialCluster(text: string): Map<string, string[]> {

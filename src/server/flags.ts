@@ -5,20 +5,30 @@
  * nothing is silently ignored.
  */
 /** `uint` is an unsigned flag of etcd's: a negative value is a parse error there. */
-export type FlagKind = "string" | "int" | "uint" | "bool" | "duration";
+/** `urls` is a comma-separated list of URLs, checked as etcd's flag checks them; `choice` one of `choices`. */
+export type FlagKind = "string" | "int" | "uint" | "bool" | "duration" | "urls" | "choice";
 
 export interface FlagSpec {
   name: string;
   kind: FlagKind;
   default: string;
   built: boolean;
+  /** The values a `choice` flag takes. */
+  choices?: readonly string[];
 }
 
 function flag(name: string, kind: FlagKind, defaultValue: string, built = true): FlagSpec {
   return { name, kind, default: defaultValue, built };
 }
 
+function choice(name: string, choices: readonly string[], defaultValue: string, built = true): FlagSpec {
+  return { name, kind: "choice", default: defaultValue, built, choices };
+}
+
 export const flagSpecs: readonly FlagSpec[] = [
+  // The command itself
+  flag("config-file", "string", ""),
+  flag("version", "bool", "false"),
   // Member
   flag("name", "string", "default"),
   flag("data-dir", "string", ""),
@@ -27,13 +37,13 @@ export const flagSpecs: readonly FlagSpec[] = [
   flag("heartbeat-interval", "uint", "100"),
   flag("election-timeout", "uint", "1000"),
   flag("initial-election-tick-advance", "bool", "true"),
-  flag("listen-peer-urls", "string", "http://localhost:2380"),
-  flag("listen-client-urls", "string", "http://localhost:2379"),
+  flag("listen-peer-urls", "urls", "http://localhost:2380"),
+  flag("listen-client-urls", "urls", "http://localhost:2379"),
   // tetcd writes no snapshot files (the backend is the snapshot): there are none for --max-snapshots to bound.
   flag("max-snapshots", "uint", "5"),
   flag("max-wals", "uint", "5"),
   flag("quota-backend-bytes", "int", "0"),
-  flag("backend-batch-interval", "duration", ""),
+  flag("backend-batch-interval", "duration", "0s"),
   flag("backend-batch-limit", "int", "0"),
   flag("max-txn-ops", "uint", "128"),
   flag("max-request-bytes", "uint", "1572864"),
@@ -42,13 +52,13 @@ export const flagSpecs: readonly FlagSpec[] = [
   flag("grpc-keepalive-interval", "duration", "2h", false),
   flag("grpc-keepalive-timeout", "duration", "20s", false),
   // Clustering: a single-member cluster of this member is what is built so far.
-  flag("initial-advertise-peer-urls", "string", "http://localhost:2380"),
+  flag("initial-advertise-peer-urls", "urls", "http://localhost:2380"),
   flag("initial-cluster", "string", ""),
-  flag("initial-cluster-state", "string", "new"),
+  choice("initial-cluster-state", ["new", "existing"], "new"),
   flag("initial-cluster-token", "string", "etcd-cluster"),
-  flag("advertise-client-urls", "string", "http://localhost:2379"),
+  flag("advertise-client-urls", "urls", "http://localhost:2379"),
   flag("discovery", "string", "", false),
-  flag("discovery-fallback", "string", "proxy", false),
+  choice("discovery-fallback", ["exit", "proxy"], "proxy", false),
   flag("discovery-proxy", "string", "", false),
   flag("discovery-srv", "string", "", false),
   flag("discovery-srv-name", "string", "", false),
@@ -75,7 +85,7 @@ export const flagSpecs: readonly FlagSpec[] = [
   flag("peer-auto-tls", "bool", "false", false),
   flag("peer-crl-file", "string", "", false),
   flag("cipher-suites", "string", "", false),
-  flag("cors", "string", "*", false),
+  flag("cors", "urls", "*", false),
   flag("host-whitelist", "string", "*", false),
   // Auth
   flag("auth-token", "string", "simple", false),
@@ -84,7 +94,7 @@ export const flagSpecs: readonly FlagSpec[] = [
   // Profiling and monitoring
   flag("enable-pprof", "bool", "false", false),
   flag("metrics", "string", "basic", false),
-  flag("listen-metrics-urls", "string", "", false),
+  flag("listen-metrics-urls", "urls", "", false),
   // Logging
   flag("logger", "string", "capnslog"),
   flag("log-outputs", "string", "default"),
@@ -93,7 +103,7 @@ export const flagSpecs: readonly FlagSpec[] = [
   flag("debug", "bool", "false"),
   flag("log-package-levels", "string", "", false),
   // v2 proxy
-  flag("proxy", "string", "off", false),
+  choice("proxy", ["off", "readonly", "on"], "off", false),
   flag("proxy-failure-wait", "uint", "5000", false),
   flag("proxy-refresh-interval", "uint", "30000", false),
   flag("proxy-dial-timeout", "uint", "1000", false),
@@ -116,18 +126,3 @@ export const flagSpecs: readonly FlagSpec[] = [
 ];
 
 export const flagsByName = new Map(flagSpecs.map((spec) => [spec.name, spec]));
-
-/** Parses etcd's duration syntax ("100ms", "5s", "2h", "1m30s") into milliseconds. */
-export function parseDurationMs(text: string): number {
-  if (text === "" || text === "0") return 0;
-  const unitMs: Record<string, number> = { ns: 1e-6, us: 1e-3, "µs": 1e-3, ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
-  let total = 0;
-  let rest = text;
-  while (rest.length > 0) {
-    const match = /^([0-9]+(?:\.[0-9]+)?)(ns|us|µs|ms|s|m|h)/.exec(rest);
-    if (match === null) throw new Error(`invalid duration "${text}"`);
-    total += Number(match[1]) * unitMs[match[2]!]!;
-    rest = rest.slice(match[0].length);
-  }
-  return total;
-}

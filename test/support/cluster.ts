@@ -204,7 +204,7 @@ class ProcessCluster implements Cluster {
       "--initial-cluster", initialCluster, "--initial-cluster-state", state, "--initial-cluster-token", this.token,
       "--heartbeat-interval", String(this.options.heartbeatMs ?? defaults.heartbeatMs),
       "--election-timeout", String(this.options.electionMs ?? defaults.electionMs),
-      ...(this.kind === "etcd" ? ["--logger", "zap", "--log-outputs", "stderr"] : []),
+      "--logger", "zap", "--log-outputs", "stderr",
       ...(this.options.extraArgs ?? []),
       ...extraArgs,
     ];
