@@ -96,7 +96,6 @@ function readConfigFile(path: string): FlagValues {
 }
 
 function buildConfig(values: FlagValues): ServerConfig {
-  for (const [name, value] of values) checkBuilt(flagsByName.get(name)!, value);
   const get = (name: string): string => values.get(name) ?? flagsByName.get(name)!.default;
   const integer = (name: string): number => Number(normalize(flagsByName.get(name)!, get(name)));
   const bool = (name: string): boolean => parseGoBool(get(name)) === true;
@@ -108,6 +107,7 @@ function buildConfig(values: FlagValues): ServerConfig {
   if (logger !== "capnslog" && logger !== "zap") throw new ConfigError(`unknown logger option "${logger}"`);
   const autoCompactionMode = get("auto-compaction-mode");
   if (autoCompactionMode !== "periodic" && autoCompactionMode !== "revision") throw new ConfigError(`unknown auto-compaction-mode "${autoCompactionMode}"`);
+  for (const [flagName, value] of values) checkBuilt(flagsByName.get(flagName)!, value);
   const initialClusterState = get("initial-cluster-state") as ServerConfig["initialClusterState"];
   const quotaBackendBytes = integer("quota-backend-bytes");
   const initialAdvertisePeerUrls = splitList(get("initial-advertise-peer-urls"));
@@ -164,7 +164,7 @@ function checkBuilt(spec: FlagSpec, value: string): void {
 function normalize(spec: FlagSpec, value: string): string {
   if (spec.kind === "bool") return String(parseGoBool(value));
   if (spec.kind === "duration") return String(parseGoDurationMs(value));
-  if (spec.kind === "int" || spec.kind === "uint") return String(parseGoInteger(value, spec.kind === "int"));
+  if (spec.kind === "int" || spec.kind === "uint" || spec.kind === "uint32") return String(parseGoInteger(value, spec.kind === "int"));
   return value;
 }
 

@@ -118,6 +118,11 @@ function valueProblem(spec: FlagSpec, value: string): string | undefined {
       const parsed = parseGoInteger(value, spec.kind === "int");
       return typeof parsed === "bigint" ? undefined : parsed;
     }
+    case "uint32": {
+      const parsed = parseGoInteger(value, false);
+      const problem = typeof parsed === "bigint" ? (parsed > 0xffff_ffffn ? "value out of range" : undefined) : parsed === "parse error" ? "invalid syntax" : parsed;
+      return problem === undefined ? undefined : `strconv.ParseUint: parsing "${value}": ${problem}`;
+    }
     case "duration":
       try {
         parseGoDurationMs(value);
@@ -128,7 +133,7 @@ function valueProblem(spec: FlagSpec, value: string): string | undefined {
     case "choice":
       return spec.choices!.includes(value) ? undefined : "invalid value";
     case "urls":
-      return urlsProblem(value, spec.name === "cors" ? ["*"] : []);
+      return spec.name === "cors" ? urlsProblem(value, ["*"]) : value === "" ? undefined : urlsProblem(value, []);
     case "string":
       return undefined;
   }
@@ -137,10 +142,10 @@ function valueProblem(spec: FlagSpec, value: string): string | undefined {
 /**
  * What etcd's URL list flags say of a value: each comma-separated item must
  * parse, have a known scheme and a host:port, and no path (`exceptions`,
- * such as `*` for --cors, are taken as they are).
+ * such as `*` for --cors, are taken as they are). Only --cors refuses an
+ * empty value.
  */
 function urlsProblem(text: string, exceptions: readonly string[]): string | undefined {
-  if (text === "") return undefined;
   for (const raw of text.split(",")) {
     const item = raw.trim();
     if (exceptions.includes(item)) continue;

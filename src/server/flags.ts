@@ -5,8 +5,8 @@
  * nothing is silently ignored.
  */
 /** `uint` is an unsigned flag of etcd's: a negative value is a parse error there. */
-/** `urls` is a comma-separated list of URLs, checked as etcd's flag checks them; `choice` one of `choices`. */
-export type FlagKind = "string" | "int" | "uint" | "bool" | "duration" | "urls" | "choice";
+/** `uint32` is etcd's own 32-bit flag type, which reports Go's strconv error as it is. `urls` is a comma-separated list of URLs, checked as etcd's flag checks them; `choice` one of `choices`. */
+export type FlagKind = "string" | "int" | "uint" | "uint32" | "bool" | "duration" | "urls" | "choice";
 
 export interface FlagSpec {
   name: string;
@@ -47,7 +47,7 @@ export const flagSpecs: readonly FlagSpec[] = [
   flag("backend-batch-limit", "int", "0"),
   flag("max-txn-ops", "uint", "128"),
   flag("max-request-bytes", "uint", "1572864"),
-  flag("max-concurrent-streams", "uint", "4294967295"),
+  flag("max-concurrent-streams", "uint32", "4294967295"),
   flag("grpc-keepalive-min-time", "duration", "5s", false),
   flag("grpc-keepalive-interval", "duration", "2h", false),
   flag("grpc-keepalive-timeout", "duration", "20s", false),
