@@ -31,7 +31,8 @@ async function main(argv: string[]): Promise<void> {
   const stop = (reason: string, signal?: keyof typeof signalNames): void => {
     if (stopping) return;
     stopping = true;
-    logger.info("shutting down", { reason }, `pkg/osutil: received ${signal === undefined ? reason : signalNames[signal]} signal, shutting down...`);
+    if (signal === undefined) logger.info("shutting down", { reason }, `etcdserver: shutting down: ${reason}`);
+    else logger.info("received signal; shutting down", { signal: signalNames[signal] }, `pkg/osutil: received ${signalNames[signal]} signal, shutting down...`);
     etcd.close().then(
       () => exitAfterStop(signal),
       (error: unknown) => {

@@ -57,7 +57,7 @@ export async function startWithConfig(config: ServerConfig, logger: Logger): Pro
   const started = server;
   logger.info("ready to serve client requests", undefined, "embed: ready to serve client requests");
   for (const address of clientAddresses) {
-    logger.warn(`serving insecure client requests on ${address}, this is strongly discouraged!`, undefined, `embed: serving insecure client requests on ${address}, this is strongly discouraged!`);
+    logger.warn("serving client traffic insecurely; this is strongly discouraged!", { address }, `embed: serving insecure client requests on ${address}, this is strongly discouraged!`);
   }
   let closing: Promise<void> | undefined;
   return {
