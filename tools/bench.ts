@@ -2,6 +2,7 @@ import { fork } from "node:child_process";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { etcdInstalled, quantile, startBenchCluster, startBenchServer } from "./bench/servers.js";
+import { benchUser, makeBenchTls, type BenchSecurity } from "./bench/security.js";
 import type { WorkerResult, WorkerTask } from "./bench/worker.js";
 
 /**
@@ -12,8 +13,10 @@ import type { WorkerResult, WorkerTask } from "./bench/worker.js";
  *   npm run bench -- [--workloads put,range-serializable,range-linearizable]
  *                    [--clients 1,16,64,256] [--duration 5] [--workers 2]
  *                    [--targets tetcd,etcd] [--keys 10000] [--value-bytes 256]
- *                    [--members 3]
+ *                    [--members 3] [--tls] [--auth]
  *
+ * --tls serves the client port over TLS (a throwaway CA made with openssl);
+ * --auth enables auth with simple tokens, and every request carries a token.
  * With --members N, each target runs as an N-member cluster on loopback and
  * the clients are spread over all members, as etcd's own benchmark tool does.
  */
@@ -29,6 +32,8 @@ interface Options {
   valueBytes: number;
   tetcdArgs: string[];
   members: number;
+  tls: boolean;
+  auth: boolean;
 }
 
 function parseOptions(argv: string[]): Options {
@@ -42,9 +47,15 @@ function parseOptions(argv: string[]): Options {
     valueBytes: 256,
     tetcdArgs: [],
     members: 1,
+    tls: false,
+    auth: false,
   };
   for (let index = 0; index < argv.length; index++) {
     const name = argv[index]!;
+    if (name === "--tls" || name === "--auth") {
+      options[name === "--tls" ? "tls" : "auth"] = true;
+      continue;
+    }
     const value = argv[++index] ?? "";
     if (name === "--workloads") options.workloads = value.split(",") as Options["workloads"];
     else if (name === "--clients") options.clients = value.split(",").map(Number);
@@ -60,13 +71,13 @@ function parseOptions(argv: string[]): Options {
   return options;
 }
 
-async function runLoad(endpoints: string[], workload: WorkerTask["workload"], clients: number, options: Options, durationMs: number): Promise<{ qps: number; p50Ms: number; p99Ms: number; errors: number; firstError?: string }> {
+async function runLoad(endpoints: string[], workload: WorkerTask["workload"], clients: number, options: Options & { security: BenchSecurity }, durationMs: number): Promise<{ qps: number; p50Ms: number; p99Ms: number; errors: number; firstError?: string }> {
   const workers = Math.min(options.workers, clients);
   const tasks = Array.from({ length: workers }, (_, index): WorkerTask => {
     const concurrency = Math.floor(clients / workers) + (index < clients % workers ? 1 : 0);
     // Each worker starts its round robin at another member, so that every member gets clients.
     const rotated = [...endpoints.slice(index % endpoints.length), ...endpoints.slice(0, index % endpoints.length)];
-    return { endpoints: rotated, workload, concurrency, connections: Math.max(1, Math.min(concurrency, 4)), durationMs, keySpace: options.keySpace, valueBytes: options.valueBytes, seed: 7919 * (index + 1) };
+    return { endpoints: rotated, workload, concurrency, connections: Math.max(1, Math.min(concurrency, 4)), durationMs, keySpace: options.keySpace, valueBytes: options.valueBytes, seed: 7919 * (index + 1), caFile: options.security.tls?.caFile, user: options.security.auth === true ? benchUser : undefined };
   });
   const results = await Promise.all(
     tasks.map(
@@ -88,7 +99,8 @@ async function runLoad(endpoints: string[], workload: WorkerTask["workload"], cl
 }
 
 async function main(): Promise<void> {
-  const options = parseOptions(process.argv.slice(2));
+  const parsed = parseOptions(process.argv.slice(2));
+  const options = { ...parsed, security: { tls: parsed.tls ? makeBenchTls() : undefined, auth: parsed.auth } as BenchSecurity };
   if (options.targets.includes("etcd") && !etcdInstalled()) {
     console.log("real etcd is not installed: measuring tetcd alone");
     options.targets = options.targets.filter((target) => target !== "etcd");
@@ -99,8 +111,8 @@ async function main(): Promise<void> {
     const extraArgs = targetName === "tetcd" ? options.tetcdArgs : [];
     const target =
       options.members > 1
-        ? await startBenchCluster(targetName as "tetcd" | "etcd", options.members, extraArgs)
-        : await startBenchServer(targetName as "tetcd" | "etcd", extraArgs).then((server) => ({ endpoints: [server.endpoint], stop: () => server.stop() }));
+        ? await startBenchCluster(targetName as "tetcd" | "etcd", options.members, extraArgs, options.security)
+        : await startBenchServer(targetName as "tetcd" | "etcd", extraArgs, options.security).then((server) => ({ endpoints: [server.endpoint], stop: () => server.stop() }));
     try {
       for (const workload of options.workloads) {
         if (workload !== "put") await runLoad(target.endpoints, "put", 64, { ...options }, Math.min(2000, options.durationMs)); // fill the key space
@@ -126,6 +138,7 @@ async function main(): Promise<void> {
     rows.push(`| ${workload} | ${clients} | ${cell(ours?.qps, 0)} | ${cell(ours?.p50Ms, 2)} | ${cell(ours?.p99Ms, 2)} | ${cell(theirs?.qps, 0)} | ${cell(theirs?.p50Ms, 2)} | ${cell(theirs?.p99Ms, 2)} | ${ratio} |`);
   }
   console.log("\n" + rows.join("\n"));
+  options.security.tls?.remove();
 }
 
 main().catch((error: unknown) => {

@@ -5,6 +5,8 @@ import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 
+import { clientTlsArgs, enableBenchAuth, type BenchSecurity } from "./security.js";
+
 /** Servers for benchmarks: tetcd from this build, or the reference etcd when installed. */
 const here = dirname(fileURLToPath(import.meta.url));
 
@@ -44,18 +46,20 @@ async function waitForPort(port: number, child: ChildProcess): Promise<void> {
   throw new Error(`no listener on ${port}`);
 }
 
-export async function startBenchServer(name: "tetcd" | "etcd", extraArgs: readonly string[] = []): Promise<BenchServer> {
+export async function startBenchServer(name: "tetcd" | "etcd", extraArgs: readonly string[] = [], security: BenchSecurity = {}): Promise<BenchServer> {
   const port = await freePort();
   const peerPort = await freePort();
   const dataDir = mkdtempSync(join(tmpdir(), `bench-${name}-`));
-  const url = `http://127.0.0.1:${port}`;
+  const { scheme, args: tlsArgs } = clientTlsArgs(security);
+  const url = `${scheme}://127.0.0.1:${port}`;
   const peer = `http://127.0.0.1:${peerPort}`;
-  const common = ["--data-dir", dataDir, "--listen-client-urls", url, "--advertise-client-urls", url, "--listen-peer-urls", peer, "--initial-advertise-peer-urls", peer, "--initial-cluster", `default=${peer}`];
+  const common = ["--data-dir", dataDir, "--listen-client-urls", url, "--advertise-client-urls", url, "--listen-peer-urls", peer, "--initial-advertise-peer-urls", peer, "--initial-cluster", `default=${peer}`, ...tlsArgs];
   const child =
     name === "tetcd"
       ? spawn(process.execPath, [join(here, "..", "..", "src", "cli", "tetcd.js"), ...common, "--log-level", "warn", ...extraArgs], { stdio: "ignore" })
       : spawn("etcd", [...common, "--logger", "zap", "--log-level", "warn", ...extraArgs], { stdio: "ignore" });
   await waitForPort(port, child);
+  if (security.auth === true) enableBenchAuth(`127.0.0.1:${port}`, security);
   return {
     name,
     endpoint: `127.0.0.1:${port}`,
@@ -78,15 +82,17 @@ export interface BenchCluster {
   stop(): Promise<void>;
 }
 
-export async function startBenchCluster(name: "tetcd" | "etcd", size: number, extraArgs: readonly string[] = []): Promise<BenchCluster> {
+export async function startBenchCluster(name: "tetcd" | "etcd", size: number, extraArgs: readonly string[] = [], security: BenchSecurity = {}): Promise<BenchCluster> {
+  const { scheme, args: tlsArgs } = clientTlsArgs(security);
   const members = await Promise.all(
     Array.from({ length: size }, async (_, index) => ({ name: `m${index}`, port: await freePort(), peerPort: await freePort(), dataDir: mkdtempSync(join(tmpdir(), `bench-${name}-m${index}-`)) })),
   );
   const initialCluster = members.map((member) => `${member.name}=http://127.0.0.1:${member.peerPort}`).join(",");
   const children = members.map((member) => {
-    const url = `http://127.0.0.1:${member.port}`;
+    const url = `${scheme}://127.0.0.1:${member.port}`;
     const peer = `http://127.0.0.1:${member.peerPort}`;
     const common = [
+      ...tlsArgs,
       "--name", member.name, "--data-dir", member.dataDir,
       "--listen-client-urls", url, "--advertise-client-urls", url,
       "--listen-peer-urls", peer, "--initial-advertise-peer-urls", peer,
@@ -97,6 +103,7 @@ export async function startBenchCluster(name: "tetcd" | "etcd", size: number, ex
       : spawn("etcd", [...common, "--logger", "zap", "--log-level", "warn", ...extraArgs], { stdio: "ignore" });
   });
   await Promise.all(members.map((member, index) => waitForPort(member.port, children[index]!)));
+  if (security.auth === true) enableBenchAuth(`127.0.0.1:${members[0]!.port}`, security);
   return {
     name,
     endpoints: members.map((member) => `127.0.0.1:${member.port}`),

@@ -1,6 +1,7 @@
 import * as http2 from "node:http2";
-import { create, toBinary } from "@bufbuild/protobuf";
-import { PutRequestSchema, RangeRequestSchema } from "../../src/gen/etcdserverpb/rpc_pb.js";
+import { readFileSync } from "node:fs";
+import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
+import { AuthenticateRequestSchema, AuthenticateResponseSchema, PutRequestSchema, RangeRequestSchema } from "../../src/gen/etcdserverpb/rpc_pb.js";
 
 /** What the coordinator asks one worker process to do. */
 export interface WorkerTask {
@@ -14,6 +15,10 @@ export interface WorkerTask {
   keySpace: number;
   valueBytes: number;
   seed: number;
+  /** With client TLS: the CA that signed the servers' certificates. */
+  caFile?: string;
+  /** With auth: the user whose token every request carries. */
+  user?: { name: string; password: string };
 }
 
 export interface WorkerResult {
@@ -29,8 +34,8 @@ export interface WorkerResult {
  * the request bytes, and the grpc-status trailer. The generator must cost far
  * less than the servers it measures, and a general gRPC client does not.
  */
-function makeCall(session: http2.ClientHttp2Session, path: string): (bytes: Buffer, done: (error: string | undefined) => void) => void {
-  const headers = { ":method": "POST", ":path": path, "content-type": "application/grpc", te: "trailers" };
+function makeCall(session: http2.ClientHttp2Session, path: string, token?: string): (bytes: Buffer, done: (error: string | undefined, body: Buffer) => void) => void {
+  const headers = { ":method": "POST", ":path": path, "content-type": "application/grpc", te: "trailers", ...(token === undefined ? {} : { token }) };
   return (bytes, done) => {
     const stream = session.request(headers);
     const frame = Buffer.allocUnsafe(5 + bytes.length);
@@ -47,16 +52,30 @@ function makeCall(session: http2.ClientHttp2Session, path: string): (bytes: Buff
     };
     stream.on("response", readStatus);
     stream.on("trailers", readStatus);
-    stream.on("data", () => undefined);
-    stream.on("close", () => done(status === "0" ? undefined : (message ?? `grpc-status ${status ?? "missing"}, rst ${stream.rstCode}`)));
+    const chunks: Buffer[] = [];
+    stream.on("data", (chunk: Buffer) => chunks.push(chunk));
+    stream.on("close", () => done(status === "0" ? undefined : (message ?? `grpc-status ${status ?? "missing"}, rst ${stream.rstCode}`), Buffer.concat(chunks)));
     stream.end(frame);
   };
 }
 
+/** Asks for a token as `user`, as clients do once auth is on. */
+function authenticate(session: http2.ClientHttp2Session, user: { name: string; password: string }): Promise<string> {
+  const request = Buffer.from(toBinary(AuthenticateRequestSchema, create(AuthenticateRequestSchema, user)));
+  return new Promise((resolve, reject) =>
+    makeCall(session, "/etcdserverpb.Auth/Authenticate")(request, (error, body) => {
+      if (error !== undefined) reject(new Error(`authenticate: ${error}`));
+      else resolve(fromBinary(AuthenticateResponseSchema, body.subarray(5)).token);
+    }),
+  );
+}
+
 export async function runWorker(task: WorkerTask): Promise<WorkerResult> {
-  const sessions = Array.from({ length: task.connections }, (_, index) => http2.connect(`http://${task.endpoints[index % task.endpoints.length]}`));
+  const tls = task.caFile === undefined ? undefined : { ca: readFileSync(task.caFile) };
+  const sessions = Array.from({ length: task.connections }, (_, index) => http2.connect(`${tls === undefined ? "http" : "https"}://${task.endpoints[index % task.endpoints.length]}`, tls));
   const path = task.workload === "put" ? "/etcdserverpb.KV/Put" : "/etcdserverpb.KV/Range";
-  const calls = sessions.map((session) => makeCall(session, path));
+  const token = task.user === undefined ? undefined : await authenticate(sessions[0]!, task.user);
+  const calls = sessions.map((session) => makeCall(session, path, token));
   const value = Buffer.alloc(task.valueBytes, 0x61);
   const requests: Buffer[] = [];
   for (let index = 0; index < task.keySpace; index++) {
