@@ -145,7 +145,9 @@ export class ServerCall extends Duplex {
   private onData(chunk: Buffer, maxReceiveMessageBytes: number): void {
     for (const event of this.reader.push(chunk)) {
       if (event.kind === "too-large") return this.fail(GrpcCode.ResourceExhausted, `grpc: received message larger than max (${event.length} vs. ${maxReceiveMessageBytes})`);
-      if (event.kind === "compressed") return this.fail(GrpcCode.Unimplemented, "grpc: compressed messages are not supported");
+      const refusal = this.compressionRefusal(event.kind === "compressed");
+      if (refusal !== undefined) return this.fail(refusal.code, refusal.message);
+      if (event.kind === "compressed") return;
       let request: unknown;
       try {
         request = this.definition.requestDeserialize(event.message);
@@ -156,6 +158,17 @@ export class ServerCall extends Duplex {
       // stream; its flow-control window then holds the client back.
       if (!this.push(request)) this.stream.pause();
     }
+  }
+
+  /**
+   * No decompressor is installed, as in etcd: grpc-go's answer to a message
+   * on a stream that names an encoding, or compressed without naming one.
+   */
+  private compressionRefusal(compressed: boolean): { code: GrpcCode; message: string } | undefined {
+    const encoding = this.metadata["grpc-encoding"];
+    if (encoding !== undefined && encoding !== "identity") return { code: GrpcCode.Unimplemented, message: `grpc: Decompressor is not installed for grpc-encoding "${String(encoding)}"` };
+    if (compressed) return { code: GrpcCode.Internal, message: "grpc: compressed flag set with identity or empty encoding" };
+    return undefined;
   }
 
   override _read(): void {

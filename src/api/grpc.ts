@@ -1,6 +1,7 @@
 import { fromBinary, toBinary, type DescMessage, type DescService, type MessageShape } from "@bufbuild/protobuf";
 import type * as grpc from "@grpc/grpc-js";
 import { EtcdError, GrpcCode } from "../server/errors.js";
+import { goCompatibleBytes } from "./wire-types.js";
 
 /**
  * Turns a protobuf-es service descriptor into a grpc-js service definition, so
@@ -14,7 +15,7 @@ export function serviceDefinition(service: DescService): grpc.ServiceDefinition 
       requestStream: method.methodKind === "client_streaming" || method.methodKind === "bidi_streaming",
       responseStream: method.methodKind === "server_streaming" || method.methodKind === "bidi_streaming",
       requestSerialize: (message) => Buffer.from(toBinary(method.input, message as MessageShape<DescMessage>)),
-      requestDeserialize: (bytes: Buffer) => fromBinary(method.input, bytes),
+      requestDeserialize: (bytes: Buffer) => fromBinary(method.input, goCompatibleBytes(method.input, bytes)),
       responseSerialize: (message) => Buffer.from(toBinary(method.output, message as MessageShape<DescMessage>)),
       responseDeserialize: (bytes: Buffer) => fromBinary(method.output, bytes),
     };

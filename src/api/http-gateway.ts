@@ -127,7 +127,9 @@ export class HttpGateway {
   private call(route: Route, body: Buffer, response: http.ServerResponse): void {
     let message: unknown;
     try {
-      const json = body.length === 0 ? {} : (JSON.parse(body.toString("utf8")) as JsonValue);
+      // An empty (or blank) body and JSON null are the empty request, as grpc-gateway reads them.
+      const text = body.toString("utf8");
+      const json = /^[ \t\r\n]*$/.test(text) ? {} : ((JSON.parse(text) as JsonValue) ?? {});
       message = fromJson(route.method.input, json, { ignoreUnknownFields: true });
     } catch (error) {
       return sendError(response, GrpcCode.InvalidArgument, (error as Error).message);
