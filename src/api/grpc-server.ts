@@ -18,6 +18,23 @@ export interface GrpcServerOptions {
   maxConcurrentStreams: number;
   /** Refuses a call before it runs, from its method path and metadata: a gRPC code and message, or undefined to admit it. */
   admit?: (path: string, metadata: http2.IncomingHttpHeaders) => { grpcCode: number; message: string } | undefined;
+  /** Told of every call of a known method, for the metrics (go-grpc-prometheus's counts). */
+  observer?: GrpcCallObserver;
+}
+
+/** A method as go-grpc-prometheus labels it. */
+export interface MethodLabels {
+  grpc_type: "unary" | "client_stream" | "server_stream" | "bidi_stream";
+  grpc_service: string;
+  grpc_method: string;
+}
+
+export interface GrpcCallObserver {
+  /** `clientApiVersion`: what the client's `client-api-version` metadata says (etcd's clients send it). */
+  started(method: MethodLabels, clientApiVersion: string | undefined): void;
+  received(method: MethodLabels, bytes: number): void;
+  sent(method: MethodLabels, bytes: number): void;
+  handled(method: MethodLabels, code: number, seconds: number): void;
 }
 
 type Handler = (call: never, callback?: never) => void;
@@ -25,6 +42,14 @@ type Handler = (call: never, callback?: never) => void;
 interface Method {
   definition: grpc.MethodDefinition<unknown, unknown>;
   handler: Handler;
+  labels: MethodLabels;
+}
+
+/** The labels of a method, from its path and its streaming shape. */
+export function methodLabels(definition: grpc.MethodDefinition<unknown, unknown>): MethodLabels {
+  const [, service = "", name = ""] = /^\/([^/]*)\/(.*)$/.exec(definition.path) ?? [];
+  const type = definition.requestStream ? (definition.responseStream ? "bidi_stream" : "client_stream") : definition.responseStream ? "server_stream" : "unary";
+  return { grpc_type: type, grpc_service: service, grpc_method: name };
 }
 
 const responseHeaders = { ":status": 200, "content-type": "application/grpc" };
@@ -48,8 +73,14 @@ export class GrpcServer {
   addService(definition: grpc.ServiceDefinition, implementation: grpc.UntypedServiceImplementation): void {
     for (const [name, method] of Object.entries(definition)) {
       const handler = implementation[name];
-      if (handler !== undefined) this.methods.set(method.path, { definition: method as grpc.MethodDefinition<unknown, unknown>, handler: handler as Handler });
+      const typed = method as grpc.MethodDefinition<unknown, unknown>;
+      if (handler !== undefined) this.methods.set(method.path, { definition: typed, handler: handler as Handler, labels: methodLabels(typed) });
     }
+  }
+
+  /** The labels of every method served. */
+  methodLabels(): MethodLabels[] {
+    return [...this.methods.values()].map((method) => method.labels);
   }
 
   /** Serves HTTP/2 on a connection accepted elsewhere (its first bytes may already be buffered in it). */
@@ -91,12 +122,15 @@ export class GrpcServer {
       stream.respond({ ":status": 415 }, { endStream: true });
       return;
     }
+    const observer = this.options.observer;
+    observer?.started(method.labels, headers["client-api-version"] as string | undefined);
     const refusal = this.options.admit?.(path, headers);
     if (refusal !== undefined) {
       stream.resume();
+      observer?.handled(method.labels, refusal.grpcCode, 0);
       return sendStatus(stream, refusal.grpcCode, refusal.message);
     }
-    const call = new ServerCall(stream, headers, method.definition, this.options.maxReceiveMessageBytes);
+    const call = new ServerCall(stream, headers, method.definition, this.options.maxReceiveMessageBytes, observer === undefined ? undefined : { observer, labels: method.labels, started: performance.now() });
     if (method.definition.requestStream) {
       (method.handler as (call: ServerCall) => void)(call);
       return;
@@ -127,6 +161,7 @@ export class ServerCall extends Duplex {
     headers: http2.IncomingHttpHeaders,
     private readonly definition: grpc.MethodDefinition<unknown, unknown>,
     maxReceiveMessageBytes: number,
+    private readonly observed?: { observer: GrpcCallObserver; labels: MethodLabels; started: number },
   ) {
     super({ objectMode: true, allowHalfOpen: true });
     this.metadata = headers;
@@ -137,6 +172,7 @@ export class ServerCall extends Duplex {
       if (this.finished) return;
       this.finished = true;
       this.cancelled = true;
+      if (this.observed !== undefined) this.observed.observer.handled(this.observed.labels, GrpcCode.Canceled, (performance.now() - this.observed.started) / 1000);
       this.emit("cancelled", "cancelled");
       this.destroy();
     });
@@ -154,6 +190,7 @@ export class ServerCall extends Duplex {
       } catch (error) {
         return this.fail(GrpcCode.Internal, `grpc: error unmarshalling request: ${(error as Error).message}`);
       }
+      this.observed?.observer.received(this.observed.labels, event.message.length);
       // Back-pressure: when the handler is behind, stop reading the HTTP/2
       // stream; its flow-control window then holds the client back.
       if (!this.push(request)) this.stream.pause();
@@ -178,7 +215,9 @@ export class ServerCall extends Duplex {
   override _write(response: unknown, _: BufferEncoding, done: (error?: Error | null) => void): void {
     if (this.finished) return done();
     this.sendHeaders();
-    this.stream.write(frameMessage(this.definition.responseSerialize(response)), () => done());
+    const frame = frameMessage(this.definition.responseSerialize(response));
+    this.observed?.observer.sent(this.observed.labels, frame.length - 5);
+    this.stream.write(frame, () => done());
   }
 
   /** Ending the writable side ends the call with status OK. */
@@ -191,7 +230,9 @@ export class ServerCall extends Duplex {
     if (error !== null && error !== undefined) return this.fail(error.code ?? GrpcCode.Unknown, error.details ?? "");
     if (this.finished) return;
     this.sendHeaders();
-    this.stream.write(frameMessage(this.definition.responseSerialize(response)));
+    const frame = frameMessage(this.definition.responseSerialize(response));
+    this.observed?.observer.sent(this.observed.labels, frame.length - 5);
+    this.stream.write(frame);
     this.finish(GrpcCode.Ok, "");
   }
 
@@ -210,6 +251,7 @@ export class ServerCall extends Duplex {
   private finish(code: number, message: string): void {
     if (this.finished || this.stream.destroyed) return;
     this.finished = true;
+    if (this.observed !== undefined) this.observed.observer.handled(this.observed.labels, code, (performance.now() - this.observed.started) / 1000);
     const status = { "grpc-status": String(code), "grpc-message": encodeGrpcMessage(message) };
     if (!this.headersSent) {
       // Trailers-only response: the status travels in the headers.

@@ -3,6 +3,7 @@ import { fromJson, toJson, type DescMethod, type DescService, type JsonValue } f
 import type * as grpc from "@grpc/grpc-js";
 import { Cluster, KV, Lease, Maintenance } from "../gen/etcdserverpb/rpc_pb.js";
 import { AlarmType } from "../server/alarms.js";
+import type { EtcdMetrics } from "../metrics/etcd-metrics.js";
 import { GrpcCode } from "../server/errors.js";
 import { clusterVersion, etcdVersion, type EtcdServer } from "../server/member.js";
 
@@ -74,6 +75,7 @@ export class HttpGateway {
   constructor(
     private readonly member: EtcdServer,
     implementations: ReadonlyMap<DescService, grpc.UntypedServiceImplementation>,
+    private readonly metrics?: EtcdMetrics,
   ) {
     for (const [path, service, localName] of gatewayPaths) {
       const method = service.methods.find((candidate) => candidate.localName === localName);
@@ -89,6 +91,7 @@ export class HttpGateway {
   handle(request: http.IncomingMessage, response: http.ServerResponse): void {
     const path = (request.url ?? "/").split("?")[0]!;
     if (path === "/health") return this.health(response);
+    if (path === "/metrics" && this.metrics !== undefined) return this.exposeMetrics(response);
     if (path === "/version") return send(response, 200, "text/plain; charset=utf-8", JSON.stringify({ etcdserver: etcdVersion, etcdcluster: clusterVersion }));
     const route = this.routes.get(path);
     if (route === undefined) return send(response, 404, "text/plain; charset=utf-8", "Not Found\n");
@@ -100,10 +103,29 @@ export class HttpGateway {
     });
   }
 
+  /** What a `--listen-metrics-urls` listener serves: /metrics and /health, nothing else. */
+  handleMetricsOnly(request: http.IncomingMessage, response: http.ServerResponse): void {
+    const path = (request.url ?? "/").split("?")[0]!;
+    if (path === "/health") return this.health(response);
+    if (path === "/metrics" && this.metrics !== undefined) return this.exposeMetrics(response);
+    send(response, 404, "text/plain; charset=utf-8", "404 page not found\n");
+  }
+
+  private exposeMetrics(response: http.ServerResponse): void {
+    const metrics = this.metrics!;
+    metrics.exposition().then(
+      (text) => send(response, 200, metrics.contentType, text),
+      (error: unknown) => send(response, 500, "text/plain; charset=utf-8", `${String(error)}\n`),
+    );
+  }
+
   /** etcd 3.4: healthy when a linearizable read succeeds and no alarm is raised. */
   private health(response: http.ServerResponse): void {
     const alarms = this.member.alarms.list();
-    const reply = (healthy: boolean) => send(response, healthy ? 200 : 503, "text/plain; charset=utf-8", JSON.stringify({ health: String(healthy) }));
+    const reply = (healthy: boolean) => {
+      this.metrics?.healthChecked(healthy);
+      send(response, healthy ? 200 : 503, "text/plain; charset=utf-8", JSON.stringify({ health: String(healthy) }));
+    };
     if (alarms.some((alarm) => alarm.type !== AlarmType.NONE)) return reply(false);
     this.member.confirmLeader().then(
       () => reply(true),

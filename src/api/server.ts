@@ -5,6 +5,7 @@ import type { DescService } from "@bufbuild/protobuf";
 import type * as grpc from "@grpc/grpc-js";
 import { Cluster, KV, Lease, Maintenance } from "../gen/etcdserverpb/rpc_pb.js";
 import * as errors from "../server/errors.js";
+import { instrumentMember } from "../server/metrics-wiring.js";
 import type { EtcdServer } from "../server/member.js";
 import { clusterService } from "./cluster.js";
 import { serviceDefinition } from "./grpc.js";
@@ -33,13 +34,18 @@ export class ClientServer {
   private readonly httpServer: http.Server;
   private readonly listeners: net.Server[] = [];
   private readonly watchHub: WatchHub;
+  private readonly gateway: HttpGateway;
+  private readonly metricsServers: http.Server[] = [];
 
   constructor(private readonly member: EtcdServer) {
     const config = member.config;
+    this.watchHub = new WatchHub(member);
+    const metrics = instrumentMember(member, () => this.watchHub.store.stats());
     this.grpcServer = new GrpcServer({
       maxReceiveMessageBytes: config.maxRequestBytes + grpcOverheadBytes,
       maxConcurrentStreams: config.maxConcurrentStreams,
       admit: (path, metadata) => admitCall(member, path, metadata),
+      observer: metrics.grpc,
     });
     const implementations = new Map<DescService, grpc.UntypedServiceImplementation>([
       [KV, kvService(member)],
@@ -48,23 +54,26 @@ export class ClientServer {
       [Cluster, clusterService(member)],
     ]);
     for (const [service, implementation] of implementations) this.grpcServer.addService(serviceDefinition(service), implementation);
-    this.watchHub = new WatchHub(member);
     this.grpcServer.addService(watchServiceDefinition(), this.watchHub.service());
-    // --enable-grpc-gateway=false leaves /health and /version, as in etcd.
-    const gateway = new HttpGateway(member, config.enableGrpcGateway ? implementations : new Map());
-    this.httpServer = http.createServer((request, response) => gateway.handle(request, response));
+    metrics.initializeMethods(this.grpcServer.methodLabels());
+    // --enable-grpc-gateway=false leaves /health, /version and /metrics, as in etcd.
+    this.gateway = new HttpGateway(member, config.enableGrpcGateway ? implementations : new Map(), metrics);
+    this.httpServer = http.createServer((request, response) => this.gateway.handle(request, response));
   }
 
   /** Binds every listen URL; returns the bound addresses (host:port, with real ports for port 0). */
   async listen(): Promise<string[]> {
     const bound: string[] = [];
     for (const url of this.member.config.listenClientUrls) {
-      // As etcd (Go) does, "localhost" means the IPv4 loopback address.
-      const host = url.hostname === "localhost" ? "127.0.0.1" : url.hostname.replace(/^\[(.*)\]$/, "$1");
       const listener = net.createServer((socket) => this.route(socket));
       this.listeners.push(listener);
-      const port = await listenOn(listener, host, Number(url.port || "2379"));
+      const port = await listenOn(listener, loopbackHost(url), Number(url.port || "2379"));
       bound.push(`${url.hostname}:${port}`);
+    }
+    for (const url of this.member.config.listenMetricsUrls) {
+      const server = http.createServer((request, response) => this.gateway.handleMetricsOnly(request, response));
+      this.metricsServers.push(server);
+      await listenOn(server, loopbackHost(url), Number(url.port));
     }
     return bound;
   }
@@ -93,9 +102,18 @@ export class ClientServer {
     this.watchHub.close();
     const closing = this.listeners.map((listener) => new Promise<void>((resolve) => listener.close(() => resolve())));
     this.httpServer.closeAllConnections();
+    for (const server of this.metricsServers) {
+      server.closeAllConnections();
+      closing.push(new Promise<void>((resolve) => server.close(() => resolve())));
+    }
     await this.grpcServer.close();
     await Promise.all(closing);
   }
+}
+
+/** The host to bind a URL's listener to: as etcd (Go) does, "localhost" means the IPv4 loopback address. */
+function loopbackHost(url: URL): string {
+  return url.hostname === "localhost" ? "127.0.0.1" : url.hostname.replace(/^\[(.*)\]$/, "$1");
 }
 
 /** Calls a learner serves: the rest need a voting member (linearizable ranges are refused later, once the request is read). */

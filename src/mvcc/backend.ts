@@ -135,6 +135,9 @@ export class Backend implements BackendReader {
     else this.batchTimer ??= setTimeout(() => this.commitQueued(), this.options.batchIntervalMs ?? backendDefaults.batchIntervalMs);
   }
 
+  /** Told the duration of each LMDB commit, fsync included (etcd's backend commit), for the metrics. */
+  onCommit: ((seconds: number) => void) | undefined;
+
   /** Hands every queued write to LMDB: issued in one event turn, they become one LMDB transaction. */
   private commitQueued(): void {
     clearTimeout(this.batchTimer);
@@ -143,6 +146,7 @@ export class Backend implements BackendReader {
     if (writes.length === 0) return;
     this.queued = [];
     let committed: Promise<unknown> = Promise.resolve();
+    const started = performance.now();
     for (const write of writes) {
       const bucket = this.bucket(write.bucket);
       committed = write.value === undefined ? bucket.remove(write.key) : bucket.put(write.key, write.value);
@@ -150,6 +154,7 @@ export class Backend implements BackendReader {
     this.fileBytes = undefined;
     this.lastCommit = committed.then(
       () => {
+        this.onCommit?.((performance.now() - started) / 1000);
         for (const write of writes) {
           const pending = this.buffer.get(write.bucket)!;
           const key = write.key.toString("latin1");

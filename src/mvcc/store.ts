@@ -54,7 +54,17 @@ export function consistentIndexOf(reader: BackendReader): number {
  * revision since the last compaction can be read. Values live in the backend
  * under their revision; the in-memory tree index maps each key to its history.
  */
+/** Operations counted as etcd's mvcc metrics count them: a txn is a write transaction of more than one operation. */
+export interface OperationCounts {
+  range: number;
+  put: number;
+  delete: number;
+  txn: number;
+}
+
 export class KvStore {
+  /** Read by the metrics when scraped; counting costs an increment. */
+  readonly operations: OperationCounts = { range: 0, put: 0, delete: 0, txn: 0 };
   private index = new TreeIndex();
   /** The revision of the last committed write transaction; 1 for an empty store. */
   currentRevision = 1;
@@ -77,6 +87,9 @@ export class KvStore {
     return this.index.size;
   }
 
+  /** Keys not deleted (etcd's keys gauge); kept up to date by write transactions. */
+  liveKeys = 0;
+
   /** Index of the last log entry whose effects are in the backend. */
   consistentIndex(): number {
     return consistentIndexOf(this.backend);
@@ -91,6 +104,7 @@ export class KvStore {
 
   /** Reads the store as it is now. */
   range(key: string, end: string | undefined, options: RangeOptions = {}): RangeResult {
+    this.operations.range++;
     return this.rangeAt(key, end, options, this.currentRevision);
   }
 
@@ -246,6 +260,7 @@ export class KvStore {
     for (const [key, lease] of keyLeases) {
       if (this.leases.exists(lease)) this.leases.attach(lease, key);
     }
+    this.liveKeys = this.index.count("", "", this.currentRevision);
     const finished = this.backend.get("meta", metaFinishedCompaction);
     const scheduled = this.backend.get("meta", metaScheduledCompaction);
     if (finished !== undefined) this.compactRevision = bytesToRevision(finished).main;
@@ -269,6 +284,7 @@ export class KvStore {
 export class WriteTransaction {
   readonly beginRevision: number;
   readonly changes: Change[] = [];
+  private readonly operations: OperationCounts = { range: 0, put: 0, delete: 0, txn: 0 };
 
   constructor(
     private readonly store: KvStore,
@@ -284,11 +300,13 @@ export class WriteTransaction {
   }
 
   range(key: string, end: string | undefined, options: RangeOptions = {}): RangeResult {
+    this.operations.range++;
     return this.store.rangeAt(key, end, options, this.readRevision);
   }
 
   /** Returns the revision of the put. */
   put(key: string, value: Uint8Array, lease: bigint): number {
+    this.operations.put++;
     const main = this.beginRevision + 1;
     const revision = { main, sub: this.changes.length };
     const previous = this.index.get(key, main);
@@ -304,6 +322,7 @@ export class WriteTransaction {
     };
     this.store.backend.put("key", revisionToBytes(revision), encodeKeyValue(kv));
     this.index.put(key, revision);
+    if (previous === undefined) this.store.liveKeys++;
     this.changes.push({ kv, deleted: false });
     if (oldLease !== 0n) this.leases.detach(oldLease, key);
     if (lease !== 0n) this.leases.attach(lease, key);
@@ -312,6 +331,7 @@ export class WriteTransaction {
 
   /** Deletes every live key of the range; returns how many and the revision to report. */
   deleteRange(key: string, end: string | undefined): { deleted: number; revision: number } {
+    this.operations.delete++;
     const keys: string[] = [];
     this.index.range(key, end, this.readRevision, (liveKey) => {
       keys.push(liveKey);
@@ -327,6 +347,7 @@ export class WriteTransaction {
     const kv: KeyValue = { key: keyToBytes(key), createRevision: 0, modRevision: 0, version: 0, value: new Uint8Array(0), lease: 0n };
     this.store.backend.put("key", revisionToBytes(revision, true), encodeKeyValue(kv));
     if (!this.index.tombstone(key, revision)) throw new Error(`delete of ${key} that is not live`);
+    this.store.liveKeys--;
     this.changes.push({ kv: { ...kv, modRevision: revision.main }, deleted: true });
     const lease = this.leases.leaseOf(key);
     if (lease !== 0n) this.leases.detach(lease, key);
@@ -334,6 +355,12 @@ export class WriteTransaction {
 
   /** Ends the transaction; returns its changes (empty when it only read). */
   end(): Change[] {
+    const counts = this.store.operations;
+    const { range, put, delete: deletes } = this.operations;
+    if (range + put + deletes > 1) counts.txn++;
+    counts.range += range;
+    counts.put += put;
+    counts.delete += deletes;
     if (this.changes.length > 0) this.store.commitRevision(this.beginRevision + 1, this.changes);
     return this.changes;
   }

@@ -39,6 +39,10 @@ export interface ServerConfig {
   logger: "capnslog" | "zap";
   logOutputs: string[];
   enableGrpcGateway: boolean;
+  /** `extensive` adds gRPC handling-time histograms; etcd takes any other value as `basic`. */
+  metrics: "basic" | "extensive";
+  /** Extra listeners serving only /metrics and /health. */
+  listenMetricsUrls: URL[];
   /**
    * Peer TLS (--peer-cert-file, --peer-key-file, --peer-trusted-ca-file,
    * --peer-client-cert-auth), for `https` peer URLs; undefined when neither
@@ -142,6 +146,8 @@ function buildConfig(values: FlagValues): ServerConfig {
     logLevel: (bool("debug") ? "debug" : logLevel) as ServerConfig["logLevel"],
     logOutputs: splitList(get("log-outputs") === "default" && get("log-output") !== "" ? get("log-output") : get("log-outputs")),
     enableGrpcGateway: bool("enable-grpc-gateway"),
+    metrics: get("metrics") === "extensive" ? "extensive" : "basic",
+    listenMetricsUrls: parseUrls(get("listen-metrics-urls")),
     peerTls: peerTlsConfig(get),
   };
   checkCluster(config);

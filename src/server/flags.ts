@@ -93,8 +93,8 @@ export const flagSpecs: readonly FlagSpec[] = [
   flag("auth-token-ttl", "uint", "300", false),
   // Profiling and monitoring
   flag("enable-pprof", "bool", "false", false),
-  flag("metrics", "string", "basic", false),
-  flag("listen-metrics-urls", "urls", "", false),
+  flag("metrics", "string", "basic"),
+  flag("listen-metrics-urls", "urls", ""),
   // Logging
   flag("logger", "string", "capnslog"),
   flag("log-outputs", "string", "default"),

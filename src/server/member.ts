@@ -108,6 +108,8 @@ export class EtcdServer {
   readonly leases: LeaseOps;
   private appliedSinceCompaction = 0;
   private readonly raftStorage: ServerRaftStorage;
+  /** Counted for the metrics, which read them when scraped. */
+  readonly counters = { leaderChanges: 0, proposalsFailed: 0 };
 
   private constructor(
     readonly config: ServerConfig,
@@ -231,6 +233,15 @@ export class EtcdServer {
 
   get store() {
     return this.storage.store;
+  }
+
+  /** Proposals waiting for their entry to be applied. */
+  get pendingProposals(): number {
+    return this.waiters.size;
+  }
+
+  get wal() {
+    return this.storage.wal;
   }
 
   get backend() {
@@ -425,6 +436,7 @@ export class EtcdServer {
       if (waiter.deadlineMs > now) break;
       this.waiters.delete(id);
       this.blocked.delete(id);
+      this.counters.proposalsFailed++;
       waiter.resolve({ error: this.timeoutError(waiter) });
     }
   }
@@ -441,6 +453,7 @@ export class EtcdServer {
       leader: leader.toString(16),
       term: this.raft.term,
     });
+    if (leader !== 0n) this.counters.leaderChanges++;
     // Only the leader expires leases; a new leader gives each its full TTL again.
     if (isLeader) this.storage.lessor.promote();
     else this.storage.lessor.demote();

@@ -99,6 +99,9 @@ export class Wal {
     return { wal, records };
   }
 
+  /** Told the duration of each durable write (etcd's WAL fsync) and its size, for the metrics. */
+  onSyncedWrite: ((seconds: number, bytes: number) => void) | undefined;
+
   /** Appends `records`; resolves once they, and every record before them, are on disk. */
   append(records: WalRecord[]): Promise<void> {
     if (this.failed !== undefined) return Promise.reject(this.failed);
@@ -119,7 +122,9 @@ export class Wal {
         if (this.segmentBytes > 0 && this.segmentBytes + batch.length > walLimits.segmentBytesMax) this.startSegment();
         if (this.segmentBytes + batch.length > this.allocatedBytes) await this.preallocate(this.segmentBytes + batch.length);
         // The segment is open with O_DSYNC: a write returns once its data is on disk.
+        const started = performance.now();
         await writeFully(this.fd, batch, this.segmentBytes);
+        this.onSyncedWrite?.((performance.now() - started) / 1000, batch.length);
         this.segmentBytes += batch.length;
         for (const waiter of waiters) waiter.resolve();
       } catch (error) {
