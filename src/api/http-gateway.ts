@@ -51,12 +51,6 @@ const httpStatusOf: Record<number, number> = {
   [GrpcCode.Unauthenticated]: 401,
 };
 
-const corsHeaders = {
-  "Access-Control-Allow-Origin": "*",
-  "Access-Control-Allow-Methods": "POST, GET, OPTIONS, PUT, DELETE",
-  "Access-Control-Allow-Headers": "accept, content-type, authorization",
-};
-
 /** Limits of the gateway, kept in one place. */
 const gatewayLimits = {
   /** Request bodies beyond --max-request-bytes by this much are refused unread. */
@@ -90,12 +84,13 @@ export class HttpGateway {
 
   handle(request: http.IncomingMessage, response: http.ServerResponse): void {
     const path = (request.url ?? "/").split("?")[0]!;
+    this.allowOrigin(request, response);
+    if (request.method === "OPTIONS") return send(response, 200, "text/plain; charset=utf-8", "");
     if (path === "/health") return this.health(response);
     if (path === "/metrics" && this.metrics !== undefined) return this.exposeMetrics(response);
     if (path === "/version") return send(response, 200, "text/plain; charset=utf-8", JSON.stringify({ etcdserver: etcdVersion, etcdcluster: clusterVersion }));
     const route = this.routes.get(path);
     if (route === undefined) return send(response, 404, "text/plain; charset=utf-8", "Not Found\n");
-    if (request.method === "OPTIONS") return send(response, 200, "text/plain; charset=utf-8", "");
     if (request.method !== "POST") return send(response, 405, "text/plain; charset=utf-8", "Method Not Allowed\n");
     this.readBody(request, (body) => {
       if (body === undefined) return sendError(response, GrpcCode.ResourceExhausted, "etcdserver: request is too large");
@@ -106,9 +101,21 @@ export class HttpGateway {
   /** What a `--listen-metrics-urls` listener serves: /metrics and /health, nothing else. */
   handleMetricsOnly(request: http.IncomingMessage, response: http.ServerResponse): void {
     const path = (request.url ?? "/").split("?")[0]!;
+    this.allowOrigin(request, response);
     if (path === "/health") return this.health(response);
     if (path === "/metrics" && this.metrics !== undefined) return this.exposeMetrics(response);
     send(response, 404, "text/plain; charset=utf-8", "404 page not found\n");
+  }
+
+  /** etcd's --cors: the CORS headers, for any origin with `*` (the default), else for the origins listed. */
+  private allowOrigin(request: http.IncomingMessage, response: http.ServerResponse): void {
+    const allowed = this.member.config.cors;
+    const origin = request.headers.origin;
+    const allowOrigin = allowed.includes("*") ? "*" : origin !== undefined && allowed.includes(origin) ? origin : undefined;
+    if (allowOrigin === undefined) return;
+    response.setHeader("Access-Control-Allow-Headers", "accept, content-type, authorization");
+    response.setHeader("Access-Control-Allow-Methods", "POST, GET, OPTIONS, PUT, DELETE");
+    response.setHeader("Access-Control-Allow-Origin", allowOrigin);
   }
 
   private exposeMetrics(response: http.ServerResponse): void {
@@ -166,7 +173,7 @@ export class HttpGateway {
 }
 
 function send(response: http.ServerResponse, status: number, contentType: string, body: string): void {
-  response.writeHead(status, { ...corsHeaders, "Content-Type": contentType, "Content-Length": Buffer.byteLength(body) });
+  response.writeHead(status, { "Content-Type": contentType, "Content-Length": Buffer.byteLength(body) });
   response.end(body);
 }
 

@@ -41,6 +41,8 @@ export interface ServerConfig {
   enableGrpcGateway: boolean;
   /** `extensive` adds gRPC handling-time histograms; etcd takes any other value as `basic`. */
   metrics: "basic" | "extensive";
+  /** Origins given CORS headers on the HTTP side of the client port (etcd's --cors); `*` for any. */
+  cors: string[];
   /** Extra listeners serving only /metrics and /health. */
   listenMetricsUrls: URL[];
   /**
@@ -148,6 +150,7 @@ function buildConfig(values: FlagValues): ServerConfig {
     enableGrpcGateway: bool("enable-grpc-gateway"),
     metrics: get("metrics") === "extensive" ? "extensive" : "basic",
     listenMetricsUrls: parseUrls(get("listen-metrics-urls")),
+    cors: splitList(get("cors")),
     peerTls: peerTlsConfig(get),
   };
   checkCluster(config);

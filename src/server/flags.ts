@@ -85,7 +85,7 @@ export const flagSpecs: readonly FlagSpec[] = [
   flag("peer-auto-tls", "bool", "false", false),
   flag("peer-crl-file", "string", "", false),
   flag("cipher-suites", "string", "", false),
-  flag("cors", "urls", "*", false),
+  flag("cors", "urls", "*"),
   flag("host-whitelist", "string", "*", false),
   // Auth
   flag("auth-token", "string", "simple", false),
