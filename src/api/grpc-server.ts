@@ -123,7 +123,8 @@ export class ServerCall extends Duplex {
   private finished = false;
 
   constructor(
-    private readonly stream: http2.ServerHttp2Stream,
+    /** The HTTP/2 stream the call rides on. */
+    readonly stream: http2.ServerHttp2Stream,
     headers: http2.IncomingHttpHeaders,
     private readonly definition: grpc.MethodDefinition<unknown, unknown>,
     maxReceiveMessageBytes: number,

@@ -1,6 +1,7 @@
 import * as http from "node:http";
 import type http2 from "node:http2";
 import * as net from "node:net";
+import tls from "node:tls";
 import type { DescService } from "@bufbuild/protobuf";
 import type * as grpc from "@grpc/grpc-js";
 import { Cluster, KV, Lease, Maintenance } from "../gen/etcdserverpb/rpc_pb.js";
@@ -9,6 +10,8 @@ import type { EtcdServer } from "../server/member.js";
 import { clusterService } from "./cluster.js";
 import { serviceDefinition } from "./grpc.js";
 import { GrpcServer, listenOn } from "./grpc-server.js";
+import { recordClientCommonName } from "./client-identity.js";
+import { refusalReason, verifiedCommonName, type ClientTlsServerOptions } from "./client-tls.js";
 import { withAuthorityRewriting } from "./h2-authority.js";
 import { HttpGateway } from "./http-gateway.js";
 import { kvService } from "./kv.js";
@@ -26,15 +29,21 @@ const http2Preface = Buffer.from("PRI");
  * The client port of a member, on every --listen-client-urls address: gRPC
  * over HTTP/2, and on the same port, as etcd does, HTTP/1.1 for `/health`,
  * `/version` and the `/v3` JSON gateway. Each connection goes to one or the
- * other by its first bytes.
+ * other by its first bytes. On an `https` URL the connection is TLS first
+ * (see client-tls.ts), and the same routing follows on what it decrypts.
  */
 export class ClientServer {
   private readonly grpcServer: GrpcServer;
   private readonly httpServer: http.Server;
   private readonly listeners: net.Server[] = [];
   private readonly watchHub: WatchHub;
+  private readonly tlsServer: tls.Server | undefined;
 
-  constructor(private readonly member: EtcdServer) {
+  /** `tls`: the client TLS context (clientTlsServerOptions), needed when a listen URL is `https`. */
+  constructor(
+    private readonly member: EtcdServer,
+    tlsOptions?: ClientTlsServerOptions,
+  ) {
     const config = member.config;
     this.grpcServer = new GrpcServer({
       maxReceiveMessageBytes: config.maxRequestBytes + grpcOverheadBytes,
@@ -53,6 +62,24 @@ export class ClientServer {
     // --enable-grpc-gateway=false leaves /health and /version, as in etcd.
     const gateway = new HttpGateway(member, config.enableGrpcGateway ? implementations : new Map());
     this.httpServer = http.createServer((request, response) => gateway.handle(request, response));
+    if (tlsOptions !== undefined) this.tlsServer = this.secureServer(tlsOptions);
+  }
+
+  /** The TLS layer of `https` listeners: connections are handed to it, and come out of it verified, or are closed. */
+  private secureServer(options: ClientTlsServerOptions): tls.Server {
+    const server = tls.createServer(options.context);
+    const reject = (socket: tls.TLSSocket, error: string): void => {
+      this.member.logger.warn("rejected connection", { "remote-addr": `${socket.remoteAddress}:${socket.remotePort}`, "server-name": socket.servername || "", error });
+      socket.destroy();
+    };
+    server.on("secureConnection", (socket: tls.TLSSocket) => {
+      const refusal = refusalReason(socket, options.verifyClients, options.allowedHostname);
+      if (refusal !== undefined) return reject(socket, refusal);
+      recordClientCommonName(socket, verifiedCommonName(socket));
+      this.route(socket);
+    });
+    server.on("tlsClientError", (error: Error, socket: tls.TLSSocket) => reject(socket, error.message));
+    return server;
   }
 
   /** Binds every listen URL; returns the bound addresses (host:port, with real ports for port 0). */
@@ -61,7 +88,9 @@ export class ClientServer {
     for (const url of this.member.config.listenClientUrls) {
       // As etcd (Go) does, "localhost" means the IPv4 loopback address.
       const host = url.hostname === "localhost" ? "127.0.0.1" : url.hostname.replace(/^\[(.*)\]$/, "$1");
-      const listener = net.createServer((socket) => this.route(socket));
+      const tlsServer = url.protocol === "https:" ? this.tlsServer : undefined;
+      if (url.protocol === "https:" && tlsServer === undefined) throw new Error(`no client TLS for ${url.href}`);
+      const listener = net.createServer((socket) => (tlsServer === undefined ? this.route(socket) : tlsServer.emit("connection", socket)));
       this.listeners.push(listener);
       const port = await listenOn(listener, host, Number(url.port || "2379"));
       bound.push(`${url.hostname}:${port}`);
@@ -80,7 +109,10 @@ export class ClientServer {
       socket.pause();
       socket.unshift(head);
       if (head.subarray(0, http2Preface.length).equals(http2Preface)) {
-        this.grpcServer.acceptConnection(withAuthorityRewriting(socket));
+        const connection = withAuthorityRewriting(socket);
+        // The HTTP/2 session sees the rewriting stream, not the socket: the client's name goes with it.
+        if (socket instanceof tls.TLSSocket) recordClientCommonName(connection, verifiedCommonName(socket));
+        this.grpcServer.acceptConnection(connection);
       } else {
         this.httpServer.emit("connection", socket);
         socket.resume();

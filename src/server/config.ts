@@ -1,5 +1,7 @@
 import { readFileSync } from "node:fs";
+import { join } from "node:path";
 import { parse as parseYaml } from "yaml";
+import { openSslCipherSuites, UnknownCipherSuiteError } from "../pkg/cipher-suites.js";
 import { flagsByName, flagSpecs, parseDurationMs, type FlagSpec } from "./flags.js";
 
 /** A member's configuration, from etcd's flags, `ETCD_*` variables or a YAML file. */
@@ -40,6 +42,14 @@ export interface ServerConfig {
    * The files are read when the peer transport is constructed.
    */
   peerTls: PeerTlsConfig | undefined;
+  /**
+   * Client TLS (--cert-file, --key-file, --trusted-ca-file,
+   * --client-cert-auth, --client-crl-file, --client-cert-allowed-hostname,
+   * --cipher-suites, --auto-tls), for `https` client URLs; undefined when
+   * there is neither a certificate and key nor --auto-tls. `http` client URLs
+   * are served in plain text either way, as etcd serves them.
+   */
+  clientTls: ClientTlsConfig | undefined;
 }
 
 /** The peer TLS flags; the same shape as the transport's PeerTlsOptions. */
@@ -48,6 +58,25 @@ export interface PeerTlsConfig {
   keyFile: string;
   trustedCaFile: string | undefined;
   clientCertAuth: boolean;
+}
+
+/** The client TLS flags, checked; the files are read when the client port opens. */
+export interface ClientTlsConfig {
+  certFile: string;
+  keyFile: string;
+  trustedCaFile: string | undefined;
+  clientCertAuth: boolean;
+  crlFile: string | undefined;
+  allowedHostname: string | undefined;
+  /** --cipher-suites as OpenSSL names (etcd takes Go's); empty for the defaults. */
+  ciphers: string[];
+  /**
+   * --auto-tls without --cert-file and --key-file: certFile and keyFile are a
+   * self-signed pair kept in this directory (`<data-dir>/fixtures/client`),
+   * made at start for these hosts when absent. As in etcd, the other client
+   * TLS flags then do not apply: no client certificate is asked for.
+   */
+  selfSigned: { directory: string; hosts: string[] } | undefined;
 }
 
 export class ConfigError extends Error {
@@ -175,7 +204,9 @@ function buildConfig(values: FlagValues): ServerConfig {
     logOutputs: splitList(get("log-outputs") === "default" && get("log-output") !== "" ? get("log-output") : get("log-outputs")),
     enableGrpcGateway: get("enable-grpc-gateway") === "true",
     peerTls: peerTlsConfig(get),
+    clientTls: undefined,
   };
+  config.clientTls = clientTlsConfig(get, config.dataDir, config.listenClientUrls);
   checkCluster(config);
   for (const output of config.logOutputs) {
     if (!["default", "stderr", "stdout"].includes(output)) throw new ConfigError(`--log-outputs=${output} is not supported yet by tetcd (default, stderr and stdout are)`);
@@ -217,10 +248,50 @@ function peerTlsConfig(get: (name: string) => string): PeerTlsConfig | undefined
   return { certFile, keyFile, trustedCaFile: trustedCaFile === "" ? undefined : trustedCaFile, clientCertAuth: normalize(flagsByName.get("peer-client-cert-auth")!, get("peer-client-cert-auth")) === "true" };
 }
 
+function clientTlsConfig(get: (name: string) => string, dataDir: string, listenClientUrls: readonly URL[]): ClientTlsConfig | undefined {
+  const isSet = (name: string): boolean => normalize(flagsByName.get(name)!, get(name)) === "true";
+  let ciphers: string[];
+  try {
+    // etcd checks the names at start whether or not TLS is in use.
+    ciphers = openSslCipherSuites(splitList(get("cipher-suites")));
+  } catch (error) {
+    if (error instanceof UnknownCipherSuiteError) throw new ConfigError(error.message);
+    throw error;
+  }
+  const certFile = get("cert-file");
+  const keyFile = get("key-file");
+  if (certFile === "" && keyFile === "") {
+    if (!isSet("auto-tls")) return undefined;
+    const directory = join(dataDir, "fixtures", "client");
+    // etcd passes each URL's host without its port: a name or an IP address.
+    const hosts = listenClientUrls.map((url) => url.hostname.replace(/^\[(.*)\]$/, "$1"));
+    const selfSigned = { directory, hosts: [...new Set(hosts)] };
+    return { certFile: join(directory, "cert.pem"), keyFile: join(directory, "key.pem"), trustedCaFile: undefined, clientCertAuth: false, crlFile: undefined, allowedHostname: undefined, ciphers, selfSigned };
+  }
+  if (certFile === "" || keyFile === "") throw new ConfigError(`KeyFile and CertFile must both be present[key: ${keyFile}, cert: ${certFile}]`);
+  const optional = (name: string): string | undefined => (get(name) === "" ? undefined : get(name));
+  return {
+    certFile,
+    keyFile,
+    trustedCaFile: optional("trusted-ca-file"),
+    clientCertAuth: isSet("client-cert-auth"),
+    crlFile: optional("client-crl-file"),
+    allowedHostname: optional("client-cert-allowed-hostname"),
+    ciphers,
+    selfSigned: undefined,
+  };
+}
+
 /** What etcd checks of the cluster flags before starting. */
 function checkCluster(config: ServerConfig): void {
   for (const url of config.listenClientUrls) {
-    if (url.protocol === "https:" || url.protocol === "unixs:") throw new ConfigError(`TLS listener ${url.href} is not supported yet by tetcd`);
+    if (url.protocol === "unixs:") throw new ConfigError(`TLS unix socket client listener ${url.href} is not supported yet by tetcd`);
+    if (url.protocol === "https:" && config.clientTls === undefined) {
+      throw new ConfigError(`TLS key/cert (--cert-file, --key-file) must be provided for client url ${url.protocol}//${url.host} with HTTPS scheme`);
+    }
+  }
+  if (config.peerTls !== undefined && config.clientTls !== undefined && config.clientTls.ciphers.length > 0) {
+    throw new ConfigError("--cipher-suites with peer TLS (--peer-cert-file) is not supported yet by tetcd: it applies to client TLS only");
   }
   for (const url of config.listenPeerUrls) {
     if (url.protocol === "unix:" || url.protocol === "unixs:") throw new ConfigError(`unix socket peer listener ${url.href} is not supported yet by tetcd`);

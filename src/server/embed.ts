@@ -1,5 +1,7 @@
+import { clientTlsServerOptions, type ClientTlsServerOptions } from "../api/client-tls.js";
 import { ClientServer } from "../api/server.js";
-import { loadConfig, type ServerConfig } from "./config.js";
+import { ensureSelfSignedCertificate } from "../pkg/self-signed-certificate.js";
+import { loadConfig, type ClientTlsConfig, type ServerConfig } from "./config.js";
 import { createLogger, silentLogger, type Logger } from "./logger.js";
 import { clusterVersion, EtcdServer, etcdVersion } from "./member.js";
 
@@ -30,6 +32,8 @@ export async function startEtcd(options: StartOptions = {}): Promise<Etcd> {
 
 export async function startWithConfig(config: ServerConfig, logger: Logger): Promise<Etcd> {
   logger.info("starting an etcd server", { "etcd-version": etcdVersion, name: config.name, "data-dir": config.dataDir, "listen-client-urls": config.listenClientUrls.map(String) });
+  // TLS files are read before anything starts: a missing or bad one stops the start.
+  const clientTls = config.clientTls === undefined ? undefined : prepareClientTls(config.clientTls, logger);
   const server = await EtcdServer.start(config, logger);
   const memberId = server.memberId.toString(16);
   logger.info("published local member to cluster through raft", {
@@ -39,11 +43,18 @@ export async function startWithConfig(config: ServerConfig, logger: Logger): Pro
     "cluster-id": server.clusterId.toString(16),
   });
   logger.info("enabled capabilities for version", { "cluster-version": clusterVersion.slice(0, 3) });
-  const clients = new ClientServer(server);
+  const clients = new ClientServer(server, clientTls);
   const clientAddresses = await clients.listen();
   logger.info("ready to serve client requests");
-  for (const address of clientAddresses) {
-    logger.warn(`serving insecure client requests on ${address}, this is strongly discouraged!`);
+  clientAddresses.forEach((address, index) => {
+    if (config.listenClientUrls[index]!.protocol === "https:") logger.info("serving client traffic securely", { address });
+    else logger.warn(`serving insecure client requests on ${address}, this is strongly discouraged!`);
+  });
+  for (const url of config.listenClientUrls) {
+    if (url.protocol !== "http:" || config.clientTls === undefined) continue;
+    const clientUrl = `${url.protocol}//${url.host}`;
+    logger.warn("scheme is HTTP while key and cert files are present; ignoring key and cert files", { "client-url": clientUrl });
+    if (config.clientTls.clientCertAuth) logger.warn("scheme is HTTP while --client-cert-auth is enabled; ignoring client cert auth for this URL", { "client-url": clientUrl });
   }
   let closing: Promise<void> | undefined;
   return {
@@ -59,6 +70,18 @@ export async function startWithConfig(config: ServerConfig, logger: Logger): Pro
       return closing;
     },
   };
+}
+
+/** Makes the --auto-tls certificate when it is missing, reads the client TLS files, and logs as etcd does. */
+function prepareClientTls(config: ClientTlsConfig, logger: Logger): ClientTlsServerOptions {
+  if (config.selfSigned !== undefined) {
+    const made = ensureSelfSignedCertificate(config.selfSigned.directory, config.selfSigned.hosts);
+    if (made.created) logger.info("created cert file", { path: made.certFile });
+  }
+  const options = clientTlsServerOptions(config);
+  const tlsInfo = `cert = ${config.certFile}, key = ${config.keyFile}, trusted-ca = ${config.trustedCaFile ?? ""}, client-cert-auth = ${config.clientCertAuth}, crl-file = ${config.crlFile ?? ""}`;
+  logger.info("starting with client TLS", { "tls-info": tlsInfo, "cipher-suites": config.ciphers });
+  return options;
 }
 
 export { createLogger };
