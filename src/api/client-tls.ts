@@ -1,6 +1,8 @@
 import { readFileSync } from "node:fs";
 import * as net from "node:net";
 import tls from "node:tls";
+import type { Logger } from "../server/logger.js";
+import { recordClientCommonName } from "./client-identity.js";
 
 /**
  * TLS on the client port, from etcd's flags: `--cert-file`, `--key-file`,
@@ -110,4 +112,26 @@ export function verifiedCommonName(socket: tls.TLSSocket): string | undefined {
   const commonName: unknown = socket.getPeerCertificate().subject?.CN;
   if (Array.isArray(commonName)) return typeof commonName[0] === "string" ? commonName[0] : undefined;
   return typeof commonName === "string" && commonName !== "" ? commonName : undefined;
+}
+
+/**
+ * The TLS layer of `https` client listeners: accepted TCP connections are
+ * emitted into it ('connection'), and come out of it to `serve` verified,
+ * with the client certificate's common name recorded on them
+ * (client-identity.ts), or are closed and logged ("rejected connection").
+ */
+export function createClientTlsServer(options: ClientTlsServerOptions, logger: Pick<Logger, "warn">, serve: (socket: tls.TLSSocket) => void): tls.Server {
+  const server = tls.createServer(options.context);
+  const reject = (socket: tls.TLSSocket, error: string): void => {
+    logger.warn("rejected connection", { "remote-addr": `${socket.remoteAddress}:${socket.remotePort}`, "server-name": socket.servername || "", error });
+    socket.destroy();
+  };
+  server.on("secureConnection", (socket: tls.TLSSocket) => {
+    const refusal = refusalReason(socket, options.verifyClients, options.allowedHostname);
+    if (refusal !== undefined) return reject(socket, refusal);
+    recordClientCommonName(socket, verifiedCommonName(socket));
+    serve(socket);
+  });
+  server.on("tlsClientError", (error: Error, socket: tls.TLSSocket) => reject(socket, error.message));
+  return server;
 }

@@ -7,11 +7,11 @@ import type * as grpc from "@grpc/grpc-js";
 import { Cluster, KV, Lease, Maintenance } from "../gen/etcdserverpb/rpc_pb.js";
 import * as errors from "../server/errors.js";
 import type { EtcdServer } from "../server/member.js";
+import { recordClientCommonName } from "./client-identity.js";
+import { createClientTlsServer, verifiedCommonName, type ClientTlsServerOptions } from "./client-tls.js";
 import { clusterService } from "./cluster.js";
 import { serviceDefinition } from "./grpc.js";
 import { GrpcServer, listenOn } from "./grpc-server.js";
-import { recordClientCommonName } from "./client-identity.js";
-import { refusalReason, verifiedCommonName, type ClientTlsServerOptions } from "./client-tls.js";
 import { withAuthorityRewriting } from "./h2-authority.js";
 import { HttpGateway } from "./http-gateway.js";
 import { kvService } from "./kv.js";
@@ -62,24 +62,7 @@ export class ClientServer {
     // --enable-grpc-gateway=false leaves /health and /version, as in etcd.
     const gateway = new HttpGateway(member, config.enableGrpcGateway ? implementations : new Map());
     this.httpServer = http.createServer((request, response) => gateway.handle(request, response));
-    if (tlsOptions !== undefined) this.tlsServer = this.secureServer(tlsOptions);
-  }
-
-  /** The TLS layer of `https` listeners: connections are handed to it, and come out of it verified, or are closed. */
-  private secureServer(options: ClientTlsServerOptions): tls.Server {
-    const server = tls.createServer(options.context);
-    const reject = (socket: tls.TLSSocket, error: string): void => {
-      this.member.logger.warn("rejected connection", { "remote-addr": `${socket.remoteAddress}:${socket.remotePort}`, "server-name": socket.servername || "", error });
-      socket.destroy();
-    };
-    server.on("secureConnection", (socket: tls.TLSSocket) => {
-      const refusal = refusalReason(socket, options.verifyClients, options.allowedHostname);
-      if (refusal !== undefined) return reject(socket, refusal);
-      recordClientCommonName(socket, verifiedCommonName(socket));
-      this.route(socket);
-    });
-    server.on("tlsClientError", (error: Error, socket: tls.TLSSocket) => reject(socket, error.message));
-    return server;
+    if (tlsOptions !== undefined) this.tlsServer = createClientTlsServer(tlsOptions, member.logger, (socket) => this.route(socket));
   }
 
   /** Binds every listen URL; returns the bound addresses (host:port, with real ports for port 0). */
@@ -98,27 +81,8 @@ export class ClientServer {
     return bound;
   }
 
-  /** Reads a connection's first bytes, puts them back, and hands it to HTTP/2 or HTTP/1.1. */
   private route(socket: net.Socket): void {
-    socket.on("error", () => socket.destroy());
-    let head = Buffer.alloc(0);
-    const onData = (chunk: Buffer): void => {
-      head = Buffer.concat([head, chunk]);
-      if (head.length < http2Preface.length && http2Preface.subarray(0, head.length).equals(head)) return;
-      socket.off("data", onData);
-      socket.pause();
-      socket.unshift(head);
-      if (head.subarray(0, http2Preface.length).equals(http2Preface)) {
-        const connection = withAuthorityRewriting(socket);
-        // The HTTP/2 session sees the rewriting stream, not the socket: the client's name goes with it.
-        if (socket instanceof tls.TLSSocket) recordClientCommonName(connection, verifiedCommonName(socket));
-        this.grpcServer.acceptConnection(connection);
-      } else {
-        this.httpServer.emit("connection", socket);
-        socket.resume();
-      }
-    };
-    socket.on("data", onData);
+    routeClientConnection(socket, this.grpcServer, this.httpServer);
   }
 
   async close(): Promise<void> {
@@ -128,6 +92,33 @@ export class ClientServer {
     await this.grpcServer.close();
     await Promise.all(closing);
   }
+}
+
+/**
+ * Reads a connection's first bytes, puts them back, and hands it to HTTP/2
+ * (gRPC, through the `:authority` rewriter) or to HTTP/1.1. A TLS connection
+ * is routed on what it decrypts; the verified client name recorded on it is
+ * recorded on the stream the HTTP/2 server reads it through, too.
+ */
+export function routeClientConnection(socket: net.Socket, grpcServer: GrpcServer, httpServer: http.Server): void {
+  socket.on("error", () => socket.destroy());
+  let head = Buffer.alloc(0);
+  const onData = (chunk: Buffer): void => {
+    head = Buffer.concat([head, chunk]);
+    if (head.length < http2Preface.length && http2Preface.subarray(0, head.length).equals(head)) return;
+    socket.off("data", onData);
+    socket.pause();
+    socket.unshift(head);
+    if (head.subarray(0, http2Preface.length).equals(http2Preface)) {
+      const connection = withAuthorityRewriting(socket);
+      if (socket instanceof tls.TLSSocket) recordClientCommonName(connection, verifiedCommonName(socket));
+      grpcServer.acceptConnection(connection);
+    } else {
+      httpServer.emit("connection", socket);
+      socket.resume();
+    }
+  };
+  socket.on("data", onData);
 }
 
 /** Calls a learner serves: the rest need a voting member (linearizable ranges are refused later, once the request is read). */
