@@ -9,9 +9,10 @@ import { ServerCall } from "./grpc-server.js";
  * takes that name as the user of every call on the connection (when the call
  * carries no token); this module is where tetcd's auth can ask for it.
  *
- * The name is recorded on the connection when the TLS handshake is over and
- * the certificate verified (src/api/server.ts), and read back here from any of
- * the things a handler holds.
+ * The name is recorded when the TLS handshake is over and the certificate
+ * verified: on the TLS socket (which HTTP/1.1 requests hold) and on the HTTP/2
+ * session made for it (which gRPC streams hold); see src/api/server.ts. It is
+ * read back here from any of the things a handler holds.
  */
 const commonNameKey = Symbol("clientCommonName");
 
@@ -19,7 +20,7 @@ interface Marked {
   [commonNameKey]?: string | undefined;
 }
 
-/** Records the verified common name of a connection (TLS socket, or the stream the HTTP/2 server reads it through). */
+/** Records the verified common name of a connection: its TLS socket, or the HTTP/2 session serving it. */
 export function recordClientCommonName(connection: object, commonName: string | undefined): void {
   Object.defineProperty(connection, commonNameKey, { value: commonName, enumerable: false });
 }
@@ -30,7 +31,8 @@ export type ClientCallSource =
   | grpc.ServerUnaryCall<unknown, unknown>
   | grpc.ServerWritableStream<unknown, unknown>
   | grpc.ServerDuplexStream<unknown, unknown>
-  | http2.ServerHttp2Stream | http.IncomingMessage;
+  | http2.ServerHttp2Stream
+  | http.IncomingMessage;
 
 /**
  * The common name (CN) of the verified client certificate of the connection
@@ -41,13 +43,7 @@ export type ClientCallSource =
  * `--client-cert-auth` on) is the caller's decision.
  */
 export function clientCommonName(source: ClientCallSource): string | undefined {
-  try {
-    if (source instanceof http.IncomingMessage) return (source.socket as Marked)[commonNameKey];
-    const stream = source instanceof ServerCall ? source.stream : "session" in source ? source : undefined;
-    // The session's socket is a proxy of the connection; it reads the connection's own properties.
-    const connection = stream?.session?.socket as Marked | undefined;
-    return connection?.[commonNameKey];
-  } catch {
-    return undefined; // a session already closed has no socket left to ask
-  }
+  if (source instanceof http.IncomingMessage) return (source.socket as Marked | null)?.[commonNameKey];
+  const stream = source instanceof ServerCall ? source.stream : "session" in source ? source : undefined;
+  return (stream?.session as Marked | undefined)?.[commonNameKey];
 }

@@ -52,9 +52,20 @@ export class GrpcServer {
     }
   }
 
-  /** Serves HTTP/2 on a connection accepted elsewhere (its first bytes may already be buffered in it). */
-  acceptConnection(socket: net.Socket | Duplex): void {
+  /**
+   * Serves HTTP/2 on a connection accepted elsewhere (its first bytes may
+   * already be buffered in it); returns the session made for it (the HTTP/2
+   * server makes it while the connection is handed over).
+   */
+  acceptConnection(socket: net.Socket | Duplex): http2.ServerHttp2Session | undefined {
+    let session: http2.ServerHttp2Session | undefined;
+    const made = (created: http2.ServerHttp2Session): void => {
+      session = created;
+    };
+    this.http2Server.once("session", made);
     this.http2Server.emit("connection", socket);
+    this.http2Server.off("session", made);
+    return session;
   }
 
   /** Listens on host:port (0 for any free port) for gRPC alone; resolves with the port. */

@@ -97,8 +97,8 @@ export class ClientServer {
 /**
  * Reads a connection's first bytes, puts them back, and hands it to HTTP/2
  * (gRPC, through the `:authority` rewriter) or to HTTP/1.1. A TLS connection
- * is routed on what it decrypts; the verified client name recorded on it is
- * recorded on the stream the HTTP/2 server reads it through, too.
+ * is routed on what it decrypts; its verified client name is recorded on its
+ * HTTP/2 session too, where gRPC calls find it.
  */
 export function routeClientConnection(socket: net.Socket, grpcServer: GrpcServer, httpServer: http.Server): void {
   socket.on("error", () => socket.destroy());
@@ -110,9 +110,8 @@ export function routeClientConnection(socket: net.Socket, grpcServer: GrpcServer
     socket.pause();
     socket.unshift(head);
     if (head.subarray(0, http2Preface.length).equals(http2Preface)) {
-      const connection = withAuthorityRewriting(socket);
-      if (socket instanceof tls.TLSSocket) recordClientCommonName(connection, verifiedCommonName(socket));
-      grpcServer.acceptConnection(connection);
+      const session = grpcServer.acceptConnection(withAuthorityRewriting(socket));
+      if (session !== undefined && socket instanceof tls.TLSSocket) recordClientCommonName(session, verifiedCommonName(socket));
     } else {
       httpServer.emit("connection", socket);
       socket.resume();
