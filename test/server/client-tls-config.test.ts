@@ -1,0 +1,68 @@
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import { describe, test } from "node:test";
+import { ConfigError, loadConfig } from "../../src/server/config.js";
+import { openSslCipherSuites, UnknownCipherSuiteError } from "../../src/pkg/cipher-suites.js";
+
+const refused = (argv: string[], pattern: RegExp): void => {
+  assert.throws(() => loadConfig(argv, {}), (error) => error instanceof ConfigError && pattern.test(error.message), argv.join(" "));
+};
+
+describe("client TLS configuration", () => {
+  const https = ["--listen-client-urls", "https://127.0.0.1:2379", "--advertise-client-urls", "https://127.0.0.1:2379"];
+
+  test("none by default; the flags reach the config, files unread", () => {
+    assert.equal(loadConfig([], {}).clientTls, undefined);
+    const config = loadConfig([...https, "--cert-file", "s.crt", "--key-file", "s.key", "--trusted-ca-file", "ca.crt", "--client-cert-auth", "--client-crl-file", "ca.crl", "--client-cert-allowed-hostname", "client.example"], {});
+    assert.deepEqual(config.clientTls, {
+      certFile: "s.crt",
+      keyFile: "s.key",
+      trustedCaFile: "ca.crt",
+      clientCertAuth: true,
+      crlFile: "ca.crl",
+      allowedHostname: "client.example",
+      ciphers: [],
+      selfSigned: undefined,
+    });
+  });
+
+  test("the same from ETCD_* variables", () => {
+    const config = loadConfig([], { ETCD_LISTEN_CLIENT_URLS: "https://127.0.0.1:2379", ETCD_CERT_FILE: "s.crt", ETCD_KEY_FILE: "s.key", ETCD_CLIENT_CERT_AUTH: "true", ETCD_CIPHER_SUITES: "TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256" });
+    assert.equal(config.clientTls?.clientCertAuth, true);
+    assert.deepEqual(config.clientTls?.ciphers, ["ECDHE-RSA-AES128-GCM-SHA256"]);
+  });
+
+  test("--cipher-suites: Go's names, in order, as OpenSSL's; an unknown one refused in etcd's words", () => {
+    const config = loadConfig([...https, "--cert-file", "s.crt", "--key-file", "s.key", "--cipher-suites", "TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305,TLS_RSA_WITH_AES_256_GCM_SHA384"], {});
+    assert.deepEqual(config.clientTls?.ciphers, ["ECDHE-ECDSA-CHACHA20-POLY1305", "AES256-GCM-SHA384"]);
+    assert.deepEqual(openSslCipherSuites(["TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256"]), ["ECDHE-RSA-CHACHA20-POLY1305"]);
+    assert.throws(() => openSslCipherSuites(["TLS_AES_128_GCM_SHA256"]), UnknownCipherSuiteError, "TLS 1.3 suites are not configurable");
+    refused(["--cipher-suites", "TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256,bogus"], /^unexpected TLS cipher suite "bogus"$/);
+  });
+
+  test("--auto-tls: a certificate kept in the data dir for the listen hosts; the other client TLS flags do not apply, as in etcd", () => {
+    const config = loadConfig(["--data-dir", "/tmp/d", "--listen-client-urls", "https://127.0.0.1:2379,https://[::1]:2379,http://localhost:2378", "--auto-tls", "--client-cert-auth", "--trusted-ca-file", "ca.crt"], {});
+    const directory = join("/tmp/d", "fixtures", "client");
+    assert.deepEqual(config.clientTls, {
+      certFile: join(directory, "cert.pem"),
+      keyFile: join(directory, "key.pem"),
+      trustedCaFile: undefined,
+      clientCertAuth: false,
+      crlFile: undefined,
+      allowedHostname: undefined,
+      ciphers: [],
+      selfSigned: { directory, hosts: ["127.0.0.1", "::1", "localhost"] },
+    });
+    const given = loadConfig([...https, "--auto-tls", "--cert-file", "s.crt", "--key-file", "s.key"], {});
+    assert.equal(given.clientTls?.selfSigned, undefined, "given files win over --auto-tls");
+  });
+
+  test("refusals: https without a certificate, half a pair, unixs, cipher suites with peer TLS", () => {
+    refused(https, /^TLS key\/cert \(--cert-file, --key-file\) must be provided for client url https:\/\/127.0.0.1:2379 with HTTPS scheme$/);
+    refused([...https, "--key-file", "s.key"], /^KeyFile and CertFile must both be present\[key: s.key, cert: \]$/);
+    refused(["--listen-client-urls", "unixs://tetcd.sock", "--cert-file", "s.crt", "--key-file", "s.key"], /unixs.*not supported yet/);
+    const peerHttps = ["--listen-peer-urls", "https://127.0.0.1:2380", "--initial-advertise-peer-urls", "https://127.0.0.1:2380", "--peer-cert-file", "m.crt", "--peer-key-file", "m.key"];
+    refused([...peerHttps, ...https, "--cert-file", "s.crt", "--key-file", "s.key", "--cipher-suites", "TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256"], /--cipher-suites with peer TLS .* not supported yet/);
+    assert.notEqual(loadConfig([...peerHttps, ...https, "--cert-file", "s.crt", "--key-file", "s.key"], {}).clientTls, undefined, "client and peer TLS together");
+  });
+});
