@@ -58,6 +58,8 @@ export interface PeerTlsConfig {
   keyFile: string;
   trustedCaFile: string | undefined;
   clientCertAuth: boolean;
+  /** --cipher-suites as OpenSSL names; present only when suites are given. */
+  ciphers?: string[];
 }
 
 /** The client TLS flags, checked; the files are read when the client port opens. */
@@ -206,7 +208,10 @@ function buildConfig(values: FlagValues): ServerConfig {
     peerTls: peerTlsConfig(get),
     clientTls: undefined,
   };
-  config.clientTls = clientTlsConfig(get, config.dataDir, config.listenClientUrls);
+  const ciphers = cipherSuites(get("cipher-suites"));
+  config.clientTls = clientTlsConfig(get, config.dataDir, config.listenClientUrls, ciphers);
+  // --cipher-suites applies to the peer port too, as in etcd.
+  if (config.peerTls !== undefined && ciphers.length > 0) config.peerTls.ciphers = ciphers;
   checkCluster(config);
   for (const output of config.logOutputs) {
     if (!["default", "stderr", "stdout"].includes(output)) throw new ConfigError(`--log-outputs=${output} is not supported yet by tetcd (default, stderr and stdout are)`);
@@ -248,16 +253,18 @@ function peerTlsConfig(get: (name: string) => string): PeerTlsConfig | undefined
   return { certFile, keyFile, trustedCaFile: trustedCaFile === "" ? undefined : trustedCaFile, clientCertAuth: normalize(flagsByName.get("peer-client-cert-auth")!, get("peer-client-cert-auth")) === "true" };
 }
 
-function clientTlsConfig(get: (name: string) => string, dataDir: string, listenClientUrls: readonly URL[]): ClientTlsConfig | undefined {
-  const isSet = (name: string): boolean => normalize(flagsByName.get(name)!, get(name)) === "true";
-  let ciphers: string[];
+/** --cipher-suites as OpenSSL names; etcd checks the names at start whether or not TLS is in use. */
+function cipherSuites(text: string): string[] {
   try {
-    // etcd checks the names at start whether or not TLS is in use.
-    ciphers = openSslCipherSuites(splitList(get("cipher-suites")));
+    return openSslCipherSuites(splitList(text));
   } catch (error) {
     if (error instanceof UnknownCipherSuiteError) throw new ConfigError(error.message);
     throw error;
   }
+}
+
+function clientTlsConfig(get: (name: string) => string, dataDir: string, listenClientUrls: readonly URL[], ciphers: string[]): ClientTlsConfig | undefined {
+  const isSet = (name: string): boolean => normalize(flagsByName.get(name)!, get(name)) === "true";
   const certFile = get("cert-file");
   const keyFile = get("key-file");
   if (certFile === "" && keyFile === "") {
@@ -289,9 +296,6 @@ function checkCluster(config: ServerConfig): void {
     if (url.protocol === "https:" && config.clientTls === undefined) {
       throw new ConfigError(`TLS key/cert (--cert-file, --key-file) must be provided for client url ${url.protocol}//${url.host} with HTTPS scheme`);
     }
-  }
-  if (config.peerTls !== undefined && config.clientTls !== undefined && config.clientTls.ciphers.length > 0) {
-    throw new ConfigError("--cipher-suites with peer TLS (--peer-cert-file) is not supported yet by tetcd: it applies to client TLS only");
   }
   for (const url of config.listenPeerUrls) {
     if (url.protocol === "unix:" || url.protocol === "unixs:") throw new ConfigError(`unix socket peer listener ${url.href} is not supported yet by tetcd`);

@@ -1,7 +1,10 @@
 // A 3-member tetcd cluster with TLS on both ports: peers over https with
 // mutual TLS, clients on https with --client-cert-auth (next to the http
-// client URLs the cluster helpers use), driven by the real etcdctl.
+// client URLs the cluster helpers use), both restricted by --cipher-suites,
+// driven by the real etcdctl.
 import assert from "node:assert/strict";
+import { readFileSync } from "node:fs";
+import tls from "node:tls";
 import { after, before, describe, test } from "node:test";
 import { parseBigJson, startCluster, type Cluster } from "../support/cluster.js";
 import { etcdctlAsync } from "../support/processes.js";
@@ -12,6 +15,7 @@ describe("a tetcd cluster with TLS on client and peer ports", { timeout: 120_000
   const pki = new TestPki();
   let client: string[] = [];
   let stranger: string[] = [];
+  let credentials: { ca: Buffer; cert: Buffer; key: Buffer };
 
   before(async () => {
     pki.authority("ca");
@@ -20,10 +24,12 @@ describe("a tetcd cluster with TLS on client and peer ports", { timeout: 120_000
     const user = pki.member("user", "ca", true);
     const other = pki.member("stranger", "other-ca", true, "ca");
     client = ["--cacert", user.trustedCaFile!, "--cert", user.certFile, "--key", user.keyFile];
+    credentials = { ca: readFileSync(user.trustedCaFile!), cert: readFileSync(user.certFile), key: readFileSync(user.keyFile) };
     stranger = ["--cacert", other.trustedCaFile!, "--cert", other.certFile, "--key", other.keyFile, "--dial-timeout", "1s", "--command-timeout", "2s"];
     const args = [
       "--peer-cert-file", member.certFile, "--peer-key-file", member.keyFile, "--peer-trusted-ca-file", member.trustedCaFile!, "--peer-client-cert-auth",
       "--cert-file", member.certFile, "--key-file", member.keyFile, "--trusted-ca-file", member.trustedCaFile!, "--client-cert-auth",
+      "--cipher-suites", "TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256,TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384",
     ];
     cluster = await startCluster("tetcd", 3, { peerScheme: "https", secureClientPorts: true, extraArgs: args });
   });
@@ -66,6 +72,23 @@ describe("a tetcd cluster with TLS on client and peer ports", { timeout: 120_000
     assert.match(refused.stderr, /context deadline exceeded/);
     const read = await etcdctlAsync(leader.secureEndpoint!, [...client, "get", "tls-cluster", "--print-value-only"]);
     assert.equal(read.stdout, "v1\n");
+  });
+
+  test("--cipher-suites holds on both ports: a suite not listed fails the handshake, a listed one is chosen", async () => {
+    const member = cluster!.members[0]!;
+    const handshake = (port: number, cipher: string): Promise<string | undefined> =>
+      new Promise((resolve) => {
+        const socket = tls.connect({ host: "127.0.0.1", port, ciphers: cipher, maxVersion: "TLSv1.2", servername: "localhost", ...credentials }, () => {
+          resolve(socket.getCipher().name);
+          socket.destroy();
+        });
+        socket.setTimeout(5_000, () => socket.destroy(new Error("timeout")));
+        socket.on("error", () => resolve(undefined));
+      });
+    for (const port of [Number(new URL(member.peerUrl).port), Number(member.secureEndpoint!.split(":")[1])]) {
+      assert.equal(await handshake(port, "ECDHE-ECDSA-CHACHA20-POLY1305"), undefined, `port ${port}`);
+      assert.equal(await handshake(port, "ECDHE-ECDSA-AES256-GCM-SHA384"), "ECDHE-ECDSA-AES256-GCM-SHA384", `port ${port}`);
+    }
   });
 
   test("after the leader is killed, writes over TLS go on through the others", async () => {
