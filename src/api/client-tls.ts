@@ -71,12 +71,12 @@ export function clientTlsServerOptions(options: ClientTlsOptions): ClientTlsServ
     key: readTlsFile(options.keyFile),
     ca: options.trustedCaFile === undefined ? undefined : readTlsFile(options.trustedCaFile),
     crl: options.crlFile === undefined ? undefined : readTlsFile(options.crlFile),
-    minVersion: "TLSv1.2" as const,
-    maxVersion: "TLSv1.2" as const,
+    minVersion: "TLSv1.2",
+    maxVersion: "TLSv1.2",
     ...(options.ciphers.length > 0 ? { ciphers: options.ciphers.join(":") } : {}),
     ALPNProtocols: alpnProtocols,
     requestCert: verifyClients,
-    // Verification is judged once the handshake is over (see ClientTlsListener), so that a refusal is logged with its reason.
+    // Verification is judged once the handshake is over (createClientTlsServer), so that a refusal is logged with its reason.
     rejectUnauthorized: false,
   };
   try {
@@ -87,6 +87,14 @@ export function clientTlsServerOptions(options: ClientTlsOptions): ClientTlsServ
   return { context, verifyClients, allowedHostname: options.allowedHostname };
 }
 
+/** OpenSSL's verification errors, in the words Go's TLS server gives them (which etcd logs). */
+const goVerificationErrors = new Map([
+  ...["UNABLE_TO_GET_ISSUER_CERT", "UNABLE_TO_GET_ISSUER_CERT_LOCALLY", "UNABLE_TO_VERIFY_LEAF_SIGNATURE", "SELF_SIGNED_CERT_IN_CHAIN", "DEPTH_ZERO_SELF_SIGNED_CERT"].map(
+    (code) => [code, "x509: certificate signed by unknown authority"] as const,
+  ),
+  ...["CERT_HAS_EXPIRED", "CERT_NOT_YET_VALID"].map((code) => [code, "x509: certificate has expired or is not yet valid"] as const),
+]);
+
 /** Why a client that finished the handshake is refused, or undefined to serve it. */
 export function refusalReason(socket: tls.TLSSocket, verifyClients: boolean, allowedHostname: string | undefined): string | undefined {
   if (!verifyClients) return undefined;
@@ -94,11 +102,9 @@ export function refusalReason(socket: tls.TLSSocket, verifyClients: boolean, all
     const certificate = socket.getPeerCertificate();
     if (certificate === null || Object.keys(certificate).length === 0) return "tls: client didn't provide a certificate";
     const code = String(socket.authorizationError ?? "");
-    if (code === "UNABLE_TO_GET_ISSUER_CERT" || code === "UNABLE_TO_GET_ISSUER_CERT_LOCALLY" || code === "UNABLE_TO_VERIFY_LEAF_SIGNATURE" || code === "SELF_SIGNED_CERT_IN_CHAIN" || code === "DEPTH_ZERO_SELF_SIGNED_CERT") {
-      return "tls: failed to verify client certificate: x509: certificate signed by unknown authority";
-    }
+    // etcd checks its CRL after the handshake, with its own words.
     if (code === "CERT_REVOKED") return `transport: certificate serial ${certificate.serialNumber.toLowerCase()} revoked`;
-    return `tls: failed to verify client certificate: ${code}`;
+    return `tls: failed to verify client certificate: ${goVerificationErrors.get(code) ?? code}`;
   }
   if (allowedHostname === undefined) return undefined;
   const certificate = socket.getPeerX509Certificate();
