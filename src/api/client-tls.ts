@@ -129,7 +129,9 @@ export function verifiedCommonName(socket: tls.TLSSocket): string | undefined {
 export function createClientTlsServer(options: ClientTlsServerOptions, logger: Pick<Logger, "warn">, serve: (socket: tls.TLSSocket) => void): tls.Server {
   const server = tls.createServer(options.context);
   const reject = (socket: tls.TLSSocket, error: string): void => {
-    logger.warn("rejected connection", { "remote-addr": `${socket.remoteAddress}:${socket.remotePort}`, "server-name": socket.servername || "", error });
+    // A unix socket's peer has no address: Go writes it "@".
+    const remoteAddress = socket.remoteAddress === undefined ? "@" : `${socket.remoteAddress}:${socket.remotePort}`;
+    logger.warn("rejected connection", { "remote-addr": remoteAddress, "server-name": socket.servername || "", error });
     socket.destroy();
   };
   server.on("secureConnection", (socket: tls.TLSSocket) => {

@@ -1,3 +1,4 @@
+import { rmSync } from "node:fs";
 import * as http from "node:http";
 import type http2 from "node:http2";
 import * as net from "node:net";
@@ -65,16 +66,28 @@ export class ClientServer {
     if (tlsOptions !== undefined) this.tlsServer = createClientTlsServer(tlsOptions, member.logger, (socket) => this.route(socket));
   }
 
-  /** Binds every listen URL; returns the bound addresses (host:port, with real ports for port 0). */
+  /**
+   * Binds every listen URL; returns the bound addresses: host:port (with real
+   * ports for port 0), or the socket path of a `unix`/`unixs` URL.
+   */
   async listen(): Promise<string[]> {
     const bound: string[] = [];
     for (const url of this.member.config.listenClientUrls) {
-      // As etcd (Go) does, "localhost" means the IPv4 loopback address.
-      const host = url.hostname === "localhost" ? "127.0.0.1" : url.hostname.replace(/^\[(.*)\]$/, "$1");
-      const tlsServer = url.protocol === "https:" ? this.tlsServer : undefined;
-      if (url.protocol === "https:" && tlsServer === undefined) throw new Error(`no client TLS for ${url.href}`);
+      const secure = url.protocol === "https:" || url.protocol === "unixs:";
+      const tlsServer = secure ? this.tlsServer : undefined;
+      if (secure && tlsServer === undefined) throw new Error(`no client TLS for ${url.href}`);
       const listener = net.createServer((socket) => (tlsServer === undefined ? this.route(socket) : tlsServer.emit("connection", socket)));
       this.listeners.push(listener);
+      if (url.protocol === "unix:" || url.protocol === "unixs:") {
+        // As in etcd, the socket path is the URL's host and path ("unix://localhost:2379" is the file "localhost:2379"), and a stale file is replaced.
+        const path = url.host + url.pathname;
+        rmSync(path, { force: true });
+        await listenOnPath(listener, path);
+        bound.push(path);
+        continue;
+      }
+      // As etcd (Go) does, "localhost" means the IPv4 loopback address.
+      const host = url.hostname === "localhost" ? "127.0.0.1" : url.hostname.replace(/^\[(.*)\]$/, "$1");
       const port = await listenOn(listener, host, Number(url.port || "2379"));
       bound.push(`${url.hostname}:${port}`);
     }
@@ -92,6 +105,17 @@ export class ClientServer {
     await this.grpcServer.close();
     await Promise.all(closing);
   }
+}
+
+/** Starts `listener` on a unix socket path. */
+function listenOnPath(listener: net.Server, path: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    listener.once("error", reject);
+    listener.listen(path, () => {
+      listener.off("error", reject);
+      resolve();
+    });
+  });
 }
 
 /**

@@ -292,8 +292,7 @@ function clientTlsConfig(get: (name: string) => string, dataDir: string, listenC
 /** What etcd checks of the cluster flags before starting. */
 function checkCluster(config: ServerConfig): void {
   for (const url of config.listenClientUrls) {
-    if (url.protocol === "unixs:") throw new ConfigError(`TLS unix socket client listener ${url.href} is not supported yet by tetcd`);
-    if (url.protocol === "https:" && config.clientTls === undefined) {
+    if ((url.protocol === "https:" || url.protocol === "unixs:") && config.clientTls === undefined) {
       throw new ConfigError(`TLS key/cert (--cert-file, --key-file) must be provided for client url ${url.protocol}//${url.host} with HTTPS scheme`);
     }
   }

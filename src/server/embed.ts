@@ -18,7 +18,7 @@ export interface StartOptions {
 export interface Etcd {
   readonly server: EtcdServer;
   readonly config: ServerConfig;
-  /** `host:port` of each client listener, with the real port when 0 was asked. */
+  /** `host:port` of each client listener, with the real port when 0 was asked (the socket path of a `unix`/`unixs` URL). */
   readonly clientAddresses: readonly string[];
   close(): Promise<void>;
 }
@@ -47,11 +47,12 @@ export async function startWithConfig(config: ServerConfig, logger: Logger): Pro
   const clientAddresses = await clients.listen();
   logger.info("ready to serve client requests");
   clientAddresses.forEach((address, index) => {
-    if (config.listenClientUrls[index]!.protocol === "https:") logger.info("serving client traffic securely", { address });
+    const protocol = config.listenClientUrls[index]!.protocol;
+    if (protocol === "https:" || protocol === "unixs:") logger.info("serving client traffic securely", { address });
     else logger.warn(`serving insecure client requests on ${address}, this is strongly discouraged!`);
   });
   for (const url of config.listenClientUrls) {
-    if (url.protocol !== "http:" || config.clientTls === undefined) continue;
+    if ((url.protocol !== "http:" && url.protocol !== "unix:") || config.clientTls === undefined) continue;
     const clientUrl = `${url.protocol}//${url.host}`;
     logger.warn("scheme is HTTP while key and cert files are present; ignoring key and cert files", { "client-url": clientUrl });
     if (config.clientTls.clientCertAuth) logger.warn("scheme is HTTP while --client-cert-auth is enabled; ignoring client cert auth for this URL", { "client-url": clientUrl });

@@ -5,7 +5,7 @@
 // words. Each is run against etcd 3.4 started the same way.
 import assert from "node:assert/strict";
 import { execFile, spawnSync } from "node:child_process";
-import { readFileSync, rmSync } from "node:fs";
+import { readdirSync, readFileSync, rmSync } from "node:fs";
 import { X509Certificate } from "node:crypto";
 import { join } from "node:path";
 import tls from "node:tls";
@@ -224,5 +224,67 @@ describe("client TLS flags refused at start, in etcd's words", { timeout: 60_000
     const words = "KeyFile and CertFile must both be present[key: , cert: server.crt]";
     assert.ok((await startFails("etcd", flags)).includes(words));
     assert.ok((await startFails("tetcd", flags)).includes(words));
+  });
+});
+
+describe("unixs and unix client URLs, compared with etcd", { timeout: 60_000 }, () => {
+  const pki = new TestPki();
+  const servers: Array<{ kind: string; process: ServerProcess; directory: string }> = [];
+  let client: string[] = [];
+
+  // etcd takes "unix://localhost:1" as the socket file "localhost:1" in its working directory.
+  before(async () => {
+    requireReferenceBinaries();
+    pki.authority("ca");
+    const server = pki.member("server", "ca", true, "ca", "DNS:localhost");
+    const user = pki.member("user", "ca", true);
+    client = ["--cacert", user.trustedCaFile!, "--cert", user.certFile, "--key", user.keyFile];
+    const testDirectory = process.cwd();
+    for (const kind of ["etcd", "tetcd"] as const) {
+      const directory = temporaryDirectory(`${kind}-unix`);
+      const port = await freePort();
+      const urls = `http://127.0.0.1:${port},unixs://localhost:1,unix://localhost:2`;
+      const extraArgs = ["--listen-client-urls", urls, "--advertise-client-urls", urls, "--cert-file", server.certFile, "--key-file", server.keyFile, "--trusted-ca-file", server.trustedCaFile!, "--client-cert-auth"];
+      process.chdir(directory);
+      try {
+        servers.push({ kind, process: await (kind === "etcd" ? startEtcd : startTetcd)({ port, extraArgs }), directory });
+      } finally {
+        process.chdir(testDirectory);
+      }
+    }
+  });
+  after(async () => {
+    await Promise.allSettled(servers.map((server) => server.process.stop()));
+    for (const server of servers) rmSync(server.directory, { recursive: true, force: true });
+    pki.remove();
+  });
+
+  function ctl(directory: string, endpoint: string, args: readonly string[]): { status: number; stdout: string; stderr: string } {
+    const result = spawnSync("etcdctl", [`--endpoints=${endpoint}`, ...args], { cwd: directory, encoding: "utf8", timeout: 20_000, env: { ...process.env, ETCDCTL_API: "3" } });
+    return { status: result.status ?? -1, stdout: result.stdout, stderr: result.stderr };
+  }
+
+  test("a write over unixs with a client certificate is read over unix without one; no certificate is refused on unixs", async () => {
+    for (const { kind, directory } of servers) {
+      const deadline = Date.now() + 15_000;
+      let put = ctl(directory, "unixs://localhost:1", [...client, "put", "unix/k", kind]);
+      while (put.status !== 0 && Date.now() < deadline) {
+        await new Promise((resolve) => setTimeout(resolve, 200));
+        put = ctl(directory, "unixs://localhost:1", [...client, "put", "unix/k", kind]);
+      }
+      assert.equal(put.stdout, "OK\n", `${kind}: ${put.stderr}`);
+      assert.equal(ctl(directory, "unix://localhost:2", ["get", "unix/k", "--print-value-only"]).stdout, `${kind}\n`, kind);
+      const refused = ctl(directory, "unixs://localhost:1", ["--cacert", client[1]!, "--dial-timeout", "1s", "--command-timeout", "2s", "get", "unix/k"]);
+      assert.equal(refused.status, 1, kind);
+      assert.match(refused.stderr, /context deadline exceeded/, kind);
+    }
+  });
+
+  test("the socket files are made in the working directory and removed at stop", async () => {
+    for (const server of servers) {
+      assert.deepEqual(readdirSync(server.directory).filter((name) => name.startsWith("localhost:")).sort(), ["localhost:1", "localhost:2"], server.kind);
+      await server.process.stop();
+      assert.deepEqual(readdirSync(server.directory).filter((name) => name.startsWith("localhost:")), [], server.kind);
+    }
   });
 });

@@ -57,10 +57,11 @@ describe("client TLS configuration", () => {
     assert.equal(given.clientTls?.selfSigned, undefined, "given files win over --auto-tls");
   });
 
-  test("refusals: https without a certificate, half a pair, unixs", () => {
+  test("refusals: https or unixs without a certificate, half a pair", () => {
     refused(https, /^TLS key\/cert \(--cert-file, --key-file\) must be provided for client url https:\/\/127.0.0.1:2379 with HTTPS scheme$/);
     refused([...https, "--key-file", "s.key"], /^KeyFile and CertFile must both be present\[key: s.key, cert: \]$/);
-    refused(["--listen-client-urls", "unixs://tetcd.sock", "--cert-file", "s.crt", "--key-file", "s.key"], /unixs.*not supported yet/);
+    refused(["--listen-client-urls", "unixs://localhost:1"], /^TLS key\/cert \(--cert-file, --key-file\) must be provided for client url unixs:\/\/localhost:1 with HTTPS scheme$/);
+    assert.notEqual(loadConfig(["--listen-client-urls", "unixs://localhost:1", "--cert-file", "s.crt", "--key-file", "s.key"], {}).clientTls, undefined);
     const peerHttps = ["--listen-peer-urls", "https://127.0.0.1:2380", "--initial-advertise-peer-urls", "https://127.0.0.1:2380", "--peer-cert-file", "m.crt", "--peer-key-file", "m.key"];
     assert.notEqual(loadConfig([...peerHttps, ...https, "--cert-file", "s.crt", "--key-file", "s.key"], {}).clientTls, undefined, "client and peer TLS together");
     const withSuites = loadConfig([...peerHttps, "--cipher-suites", "TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256"], {});
