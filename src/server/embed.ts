@@ -77,7 +77,10 @@ export async function startWithConfig(config: ServerConfig, logger: Logger): Pro
 function prepareClientTls(config: ClientTlsConfig, logger: Logger): ClientTlsServerOptions {
   if (config.selfSigned !== undefined) {
     const made = ensureSelfSignedCertificate(config.selfSigned.directory, config.selfSigned.hosts);
-    if (made.created) logger.info("created cert file", { path: made.certFile });
+    if (made.created) {
+      logger.info("created cert file", { path: made.certFile });
+      logger.info("created key file", { path: made.keyFile });
+    }
   }
   const options = clientTlsServerOptions(config);
   const tlsInfo = `cert = ${config.certFile}, key = ${config.keyFile}, trusted-ca = ${config.trustedCaFile ?? ""}, client-cert-auth = ${config.clientCertAuth}, crl-file = ${config.crlFile ?? ""}`;
