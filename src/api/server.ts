@@ -37,6 +37,8 @@ export class ClientServer {
   private readonly grpcServer: GrpcServer;
   private readonly httpServer: http.Server;
   private readonly listeners: net.Server[] = [];
+  /** Every accepted connection still open, to be ended at close even if it never spoke (or never finished its TLS handshake). */
+  private readonly connections = new Set<net.Socket>();
   private readonly watchHub: WatchHub;
   private readonly tlsServer: tls.Server | undefined;
 
@@ -76,7 +78,12 @@ export class ClientServer {
       const secure = url.protocol === "https:" || url.protocol === "unixs:";
       const tlsServer = secure ? this.tlsServer : undefined;
       if (secure && tlsServer === undefined) throw new Error(`no client TLS for ${url.href}`);
-      const listener = net.createServer((socket) => (tlsServer === undefined ? this.route(socket) : tlsServer.emit("connection", socket)));
+      const listener = net.createServer((socket) => {
+        this.connections.add(socket);
+        socket.once("close", () => this.connections.delete(socket));
+        if (tlsServer === undefined) this.route(socket);
+        else tlsServer.emit("connection", socket);
+      });
       this.listeners.push(listener);
       if (url.protocol === "unix:" || url.protocol === "unixs:") {
         // As in etcd, the socket path is the URL's host and path ("unix://localhost:2379" is the file "localhost:2379"), and a stale file is replaced.
@@ -103,6 +110,8 @@ export class ClientServer {
     const closing = this.listeners.map((listener) => new Promise<void>((resolve) => listener.close(() => resolve())));
     this.httpServer.closeAllConnections();
     await this.grpcServer.close();
+    // What is left never became an HTTP/1.1 or HTTP/2 connection.
+    for (const socket of this.connections) socket.destroy();
     await Promise.all(closing);
   }
 }

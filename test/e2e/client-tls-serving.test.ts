@@ -8,6 +8,7 @@ import { execFile, spawnSync } from "node:child_process";
 import { readdirSync, readFileSync, rmSync } from "node:fs";
 import { X509Certificate } from "node:crypto";
 import { join } from "node:path";
+import * as net from "node:net";
 import tls from "node:tls";
 import { after, before, describe, test } from "node:test";
 import { freePort, hasCommand, startEtcd, startTetcd, temporaryDirectory, tetcdBin, type ServerProcess } from "../support/processes.js";
@@ -286,6 +287,34 @@ describe("unixs and unix client URLs, compared with etcd", { timeout: 60_000 }, 
       assert.deepEqual(readdirSync(server.directory).filter((name) => name.startsWith("localhost:")).sort(), ["localhost:1", "localhost:2"], server.kind);
       await server.process.stop();
       assert.deepEqual(readdirSync(server.directory).filter((name) => name.startsWith("localhost:")), [], server.kind);
+    }
+  });
+});
+
+describe("stopping a member with client connections that never finished a TLS handshake", { timeout: 60_000 }, () => {
+  test("SIGTERM ends them and the member exits by itself", async () => {
+    const pki = new TestPki();
+    try {
+      pki.authority("ca");
+      const server = pki.member("server", "ca", false);
+      const port = await freePort();
+      const url = `https://127.0.0.1:${port}`;
+      const tetcd = await startTetcd({ port, extraArgs: ["--listen-client-urls", url, "--advertise-client-urls", url, "--cert-file", server.certFile, "--key-file", server.keyFile] });
+      const idle = await new Promise<net.Socket>((resolve, reject) => {
+        const socket = net.connect(port, "127.0.0.1", () => resolve(socket));
+        socket.on("error", reject);
+      });
+      const closed = new Promise<void>((resolve) => idle.once("close", () => resolve()));
+      idle.on("error", () => undefined);
+      const exited = new Promise<number | null>((resolve) => tetcd.child.once("exit", (code) => resolve(code)));
+      tetcd.child.kill("SIGTERM");
+      // ServerProcess.stop would SIGKILL after 5 s; the member must not need it.
+      const code = await Promise.race([exited, new Promise<string>((resolve) => setTimeout(() => resolve("still running"), 4_000))]);
+      await tetcd.stop();
+      assert.equal(code, 0);
+      await closed;
+    } finally {
+      pki.remove();
     }
   });
 });
