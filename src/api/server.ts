@@ -30,8 +30,9 @@ const http2Preface = Buffer.from("PRI");
  * The client port of a member, on every --listen-client-urls address: gRPC
  * over HTTP/2, and on the same port, as etcd does, HTTP/1.1 for `/health`,
  * `/version` and the `/v3` JSON gateway. Each connection goes to one or the
- * other by its first bytes. On an `https` URL the connection is TLS first
- * (see client-tls.ts), and the same routing follows on what it decrypts.
+ * other by its first bytes. On an `https` (or `unixs`) URL the connection is
+ * TLS first (see client-tls.ts), and the same routing follows on what it
+ * decrypts.
  */
 export class ClientServer {
   private readonly grpcServer: GrpcServer;
@@ -42,7 +43,7 @@ export class ClientServer {
   private readonly watchHub: WatchHub;
   private readonly tlsServer: tls.Server | undefined;
 
-  /** `tls`: the client TLS context (clientTlsServerOptions), needed when a listen URL is `https`. */
+  /** `tlsOptions`: client TLS (from clientTlsServerOptions), needed when a listen URL is `https` or `unixs`. */
   constructor(
     private readonly member: EtcdServer,
     tlsOptions?: ClientTlsServerOptions,
