@@ -1,4 +1,4 @@
-import { readFileSync } from "node:fs";
+import { readFileSync, statSync } from "node:fs";
 import * as net from "node:net";
 import tls from "node:tls";
 import type { Logger } from "../server/logger.js";
@@ -15,6 +15,11 @@ import { recordClientCommonName } from "./client-identity.js";
  * when `--client-cert-auth` is on or a trusted CA file is given. A refused
  * client never reaches a handler: its connection is closed once the
  * handshake is over, and the refusal is logged as etcd logs it.
+ *
+ * etcd reads the certificate and key at each handshake and the CRL at each
+ * connection, so that they can be replaced while it runs; here each new
+ * connection looks at the files' metadata, and a change loads them all again
+ * (files that do not load leave the ones in use, with a warning).
  */
 export interface ClientTlsOptions {
   /** PEM certificate (chain) the port presents. */
@@ -55,6 +60,8 @@ function readTlsFile(path: string): Buffer {
 /** What the client port's TLS layer needs: the TLS server options, and the checks made once a handshake is over. */
 export interface ClientTlsServerOptions {
   context: tls.TlsOptions;
+  /** The options the files were read from, to read them again when they change. */
+  source: ClientTlsOptions;
   /** Whether a client must present a certificate the trusted CA signed (and not revoked). */
   verifyClients: boolean;
   allowedHostname: string | undefined;
@@ -84,7 +91,22 @@ export function clientTlsServerOptions(options: ClientTlsOptions): ClientTlsServ
   } catch (error) {
     throw new ClientTlsError(`client TLS files (cert ${options.certFile}, key ${options.keyFile}) are not usable: ${(error as Error).message}`);
   }
-  return { context, verifyClients, allowedHostname: options.allowedHostname };
+  return { context, source: options, verifyClients, allowedHostname: options.allowedHostname };
+}
+
+/** What identifies the current contents of the TLS files: path, inode, size and modification time of each. */
+function fileVersions(options: ClientTlsOptions): string {
+  const files = [options.certFile, options.keyFile, options.trustedCaFile, options.crlFile].filter((file) => file !== undefined);
+  return files
+    .map((file) => {
+      try {
+        const stats = statSync(file);
+        return `${file}:${stats.ino}:${stats.size}:${stats.mtimeMs}`;
+      } catch {
+        return `${file}:missing`;
+      }
+    })
+    .join("|");
 }
 
 /** OpenSSL's verification errors, in the words Go's TLS server gives them (which etcd logs). */
@@ -120,14 +142,32 @@ export function verifiedCommonName(socket: tls.TLSSocket): string | undefined {
   return typeof commonName === "string" && commonName !== "" ? commonName : undefined;
 }
 
+/** The TLS layer of `https` and `unixs` client listeners. */
+export interface ClientTlsLayer {
+  /** Takes an accepted connection through the TLS handshake and the checks that follow. */
+  accept(socket: net.Socket): void;
+}
+
 /**
- * The TLS layer of `https` client listeners: accepted TCP connections are
- * emitted into it ('connection'), and come out of it to `serve` verified,
- * with the client certificate's common name recorded on them
- * (client-identity.ts), or are closed and logged ("rejected connection").
+ * The TLS layer of `https` and `unixs` client listeners: accepted connections
+ * come out of it to `serve` verified, with the client certificate's common
+ * name recorded on them (client-identity.ts), or are closed and logged
+ * ("rejected connection").
  */
-export function createClientTlsServer(options: ClientTlsServerOptions, logger: Pick<Logger, "warn">, serve: (socket: tls.TLSSocket) => void): tls.Server {
+export function createClientTlsServer(options: ClientTlsServerOptions, logger: Pick<Logger, "info" | "warn">, serve: (socket: tls.TLSSocket) => void): ClientTlsLayer {
   const server = tls.createServer(options.context);
+  let loadedVersions = fileVersions(options.source);
+  const reloadIfChanged = (): void => {
+    const versions = fileVersions(options.source);
+    if (versions === loadedVersions) return;
+    loadedVersions = versions;
+    try {
+      server.setSecureContext(clientTlsServerOptions(options.source).context);
+      logger.info("reloaded client TLS files", { "cert-file": options.source.certFile, "crl-file": options.source.crlFile ?? "" });
+    } catch (error) {
+      logger.warn("cannot reload client TLS files; the loaded ones stay in use", { error: (error as Error).message });
+    }
+  };
   const reject = (socket: tls.TLSSocket, error: string): void => {
     // A unix socket's peer has no address: Go writes it "@".
     const remoteAddress = socket.remoteAddress === undefined ? "@" : `${socket.remoteAddress}:${socket.remotePort}`;
@@ -141,5 +181,10 @@ export function createClientTlsServer(options: ClientTlsServerOptions, logger: P
     serve(socket);
   });
   server.on("tlsClientError", (error: Error, socket: tls.TLSSocket) => reject(socket, error.message));
-  return server;
+  return {
+    accept(socket) {
+      reloadIfChanged();
+      server.emit("connection", socket);
+    },
+  };
 }

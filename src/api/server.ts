@@ -9,7 +9,7 @@ import { Cluster, KV, Lease, Maintenance } from "../gen/etcdserverpb/rpc_pb.js";
 import * as errors from "../server/errors.js";
 import type { EtcdServer } from "../server/member.js";
 import { recordClientCommonName } from "./client-identity.js";
-import { createClientTlsServer, verifiedCommonName, type ClientTlsServerOptions } from "./client-tls.js";
+import { createClientTlsServer, verifiedCommonName, type ClientTlsLayer, type ClientTlsServerOptions } from "./client-tls.js";
 import { clusterService } from "./cluster.js";
 import { serviceDefinition } from "./grpc.js";
 import { GrpcServer, listenOn } from "./grpc-server.js";
@@ -41,7 +41,7 @@ export class ClientServer {
   /** Every accepted connection still open, to be ended at close even if it never spoke (or never finished its TLS handshake). */
   private readonly connections = new Set<net.Socket>();
   private readonly watchHub: WatchHub;
-  private readonly tlsServer: tls.Server | undefined;
+  private readonly tlsLayer: ClientTlsLayer | undefined;
 
   /** `tlsOptions`: client TLS (from clientTlsServerOptions), needed when a listen URL is `https` or `unixs`. */
   constructor(
@@ -66,7 +66,7 @@ export class ClientServer {
     // --enable-grpc-gateway=false leaves /health and /version, as in etcd.
     const gateway = new HttpGateway(member, config.enableGrpcGateway ? implementations : new Map());
     this.httpServer = http.createServer((request, response) => gateway.handle(request, response));
-    if (tlsOptions !== undefined) this.tlsServer = createClientTlsServer(tlsOptions, member.logger, (socket) => this.route(socket));
+    if (tlsOptions !== undefined) this.tlsLayer = createClientTlsServer(tlsOptions, member.logger, (socket) => this.route(socket));
   }
 
   /**
@@ -77,13 +77,13 @@ export class ClientServer {
     const bound: string[] = [];
     for (const url of this.member.config.listenClientUrls) {
       const secure = url.protocol === "https:" || url.protocol === "unixs:";
-      const tlsServer = secure ? this.tlsServer : undefined;
-      if (secure && tlsServer === undefined) throw new Error(`no client TLS for ${url.href}`);
+      const tlsLayer = secure ? this.tlsLayer : undefined;
+      if (secure && tlsLayer === undefined) throw new Error(`no client TLS for ${url.href}`);
       const listener = net.createServer((socket) => {
         this.connections.add(socket);
         socket.once("close", () => this.connections.delete(socket));
-        if (tlsServer === undefined) this.route(socket);
-        else tlsServer.emit("connection", socket);
+        if (tlsLayer === undefined) this.route(socket);
+        else tlsLayer.accept(socket);
       });
       this.listeners.push(listener);
       if (url.protocol === "unix:" || url.protocol === "unixs:") {

@@ -11,7 +11,7 @@ import { after, before, describe, test } from "node:test";
 import { create } from "@bufbuild/protobuf";
 import * as grpc from "@grpc/grpc-js";
 import { clientCommonName } from "../../src/api/client-identity.js";
-import { clientTlsServerOptions, createClientTlsServer } from "../../src/api/client-tls.js";
+import { clientTlsServerOptions, createClientTlsServer, type ClientTlsLayer } from "../../src/api/client-tls.js";
 import { serviceDefinition } from "../../src/api/grpc.js";
 import { GrpcServer, listenOn } from "../../src/api/grpc-server.js";
 import { routeClientConnection } from "../../src/api/server.js";
@@ -34,8 +34,8 @@ class IdentityPort {
   }
 
   /** Listens in plain text, or through a TLS layer; resolves with the port. */
-  listen(tlsLayer?: net.Server): Promise<number> {
-    const listener = net.createServer((socket) => (tlsLayer === undefined ? routeClientConnection(socket, this.grpcServer, this.httpServer) : tlsLayer.emit("connection", socket)));
+  listen(tlsLayer?: ClientTlsLayer): Promise<number> {
+    const listener = net.createServer((socket) => (tlsLayer === undefined ? routeClientConnection(socket, this.grpcServer, this.httpServer) : tlsLayer.accept(socket)));
     this.listeners.push(listener);
     return listenOn(listener, "127.0.0.1", 0);
   }

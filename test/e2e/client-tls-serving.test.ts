@@ -5,7 +5,7 @@
 // words. Each is run against etcd 3.4 started the same way.
 import assert from "node:assert/strict";
 import { execFile, spawnSync } from "node:child_process";
-import { readdirSync, readFileSync, rmSync } from "node:fs";
+import { copyFileSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { X509Certificate } from "node:crypto";
 import { join } from "node:path";
 import * as net from "node:net";
@@ -315,6 +315,83 @@ describe("stopping a member with client connections that never finished a TLS ha
       await closed;
     } finally {
       pki.remove();
+    }
+  });
+});
+
+describe("client TLS files replaced while serving (a new CRL, a rotated certificate), compared with etcd", { timeout: 90_000 }, () => {
+  const pki = new TestPki();
+  const servers: Array<{ kind: string; process: ServerProcess }> = [];
+  let user: string[] = [];
+  let laterRevoked: string[] = [];
+  let crl = "";
+  const live = { certFile: join(pki.directory, "live.crt"), keyFile: join(pki.directory, "live.key") };
+
+  before(async () => {
+    requireReferenceBinaries();
+    pki.authority("ca");
+    const first = pki.member("first-server", "ca", true);
+    copyFileSync(first.certFile, live.certFile);
+    copyFileSync(first.keyFile, live.keyFile);
+    const flags = (name: string): string[] => {
+      const made = pki.member(name, "ca", true);
+      return ["--cacert", made.trustedCaFile!, "--cert", made.certFile, "--key", made.keyFile, "--dial-timeout", "1s", "--command-timeout", "2s"];
+    };
+    user = flags("user");
+    laterRevoked = flags("later-revoked");
+    crl = pki.revocationList("ca", []);
+    for (const kind of ["etcd", "tetcd"] as const) {
+      const port = await freePort();
+      const url = `https://127.0.0.1:${port}`;
+      const extraArgs = ["--listen-client-urls", url, "--advertise-client-urls", url, "--cert-file", live.certFile, "--key-file", live.keyFile, "--trusted-ca-file", first.trustedCaFile!, "--client-cert-auth", "--client-crl-file", crl];
+      servers.push({ kind, process: await (kind === "etcd" ? startEtcd : startTetcd)({ port, extraArgs }) });
+    }
+  });
+  after(async () => {
+    await Promise.allSettled(servers.map((server) => server.process.stop()));
+    pki.remove();
+  });
+
+  async function put(server: ServerProcess, flags: readonly string[]): Promise<number> {
+    const deadline = Date.now() + 10_000;
+    let result = runCtl(server.endpoint, [...flags, "put", "rotation", "v"]);
+    // A fresh member may not have elected itself yet; a refusal by TLS never turns into success.
+    while (result.status !== 0 && !/deadline exceeded/.test(result.stderr) && Date.now() < deadline) {
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      result = runCtl(server.endpoint, [...flags, "put", "rotation", "v"]);
+    }
+    return result.status;
+  }
+
+  function presentedFingerprint(server: ServerProcess): Promise<string> {
+    return new Promise((resolve, reject) => {
+      const [host, port] = server.endpoint.split(":");
+      const socket = tls.connect({ host, port: Number(port), rejectUnauthorized: false, cert: readFileSync(user[3]!), key: readFileSync(user[5]!) }, () => {
+        resolve(socket.getPeerX509Certificate()!.fingerprint256);
+        socket.destroy();
+      });
+      socket.on("error", reject);
+    });
+  }
+
+  test("a certificate revoked by a CRL written after the start is refused from then on", async () => {
+    for (const { kind, process } of servers) assert.equal(await put(process, laterRevoked), 0, `${kind}: not revoked yet`);
+    pki.revocationList("ca", ["later-revoked"]);
+    for (const { kind, process } of servers) {
+      assert.equal(await put(process, laterRevoked), 1, `${kind}: revoked now`);
+      assert.equal(await put(process, user), 0, `${kind}: others still served`);
+    }
+  });
+
+  test("a certificate and key replaced on disk are presented to the next client", async () => {
+    const second = pki.member("second-server", "ca", true);
+    const expected = new X509Certificate(readFileSync(second.certFile)).fingerprint256;
+    for (const { kind, process } of servers) assert.notEqual(await presentedFingerprint(process), expected, kind);
+    copyFileSync(second.keyFile, live.keyFile);
+    copyFileSync(second.certFile, live.certFile);
+    for (const { kind, process } of servers) {
+      assert.equal(await presentedFingerprint(process), expected, kind);
+      assert.equal(await put(process, user), 0, kind);
     }
   });
 });
