@@ -155,12 +155,37 @@ function readConfigFile(path: string): FlagValues {
   if (document === null || document === undefined) return values;
   if (typeof document !== "object" || Array.isArray(document)) throw new ConfigError(`config file ${path} is not a YAML mapping`);
   for (const [name, value] of Object.entries(document as Record<string, unknown>)) {
+    if (transportSecurityKeys.has(name)) {
+      for (const [flagName, flagValue] of transportSecurityFlags(path, name, value)) values.set(flagName, flagValue);
+      continue;
+    }
     const spec = flagsByName.get(name);
     if (spec === undefined) throw new ConfigError(`config file ${path}: unknown field "${name}"`);
     if (value === null || value === undefined) continue;
     values.set(name, Array.isArray(value) ? value.join(",") : String(value));
   }
   return values;
+}
+
+/** etcd's config file nests the TLS flags of each port under these keys, with the flags' prefixes. */
+const transportSecurityKeys = new Map([
+  ["client-transport-security", ""],
+  ["peer-transport-security", "peer-"],
+]);
+/** The fields of a transport security block (etcd 3.4's), each the flag of that name after the prefix. */
+const transportSecurityFields = new Set(["cert-file", "key-file", "client-cert-auth", "trusted-ca-file", "auto-tls"]);
+
+/** The flags a `client-transport-security` or `peer-transport-security` block of a config file sets. */
+function transportSecurityFlags(path: string, key: string, block: unknown): Array<[string, string]> {
+  if (block === null || block === undefined) return [];
+  if (typeof block !== "object" || Array.isArray(block)) throw new ConfigError(`config file ${path}: "${key}" is not a mapping`);
+  const prefix = transportSecurityKeys.get(key)!;
+  const flags: Array<[string, string]> = [];
+  for (const [field, value] of Object.entries(block as Record<string, unknown>)) {
+    if (!transportSecurityFields.has(field)) throw new ConfigError(`config file ${path}: unknown field "${key}.${field}"`);
+    if (value !== null && value !== undefined) flags.push([`${prefix}${field}`, String(value)]);
+  }
+  return flags;
 }
 
 function buildConfig(values: FlagValues): ServerConfig {

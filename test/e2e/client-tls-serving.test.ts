@@ -5,7 +5,7 @@
 // words. Each is run against etcd 3.4 started the same way.
 import assert from "node:assert/strict";
 import { execFile, spawnSync } from "node:child_process";
-import { copyFileSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import { copyFileSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { X509Certificate } from "node:crypto";
 import { join } from "node:path";
 import * as net from "node:net";
@@ -392,6 +392,57 @@ describe("client TLS files replaced while serving (a new CRL, a rotated certific
     for (const { kind, process } of servers) {
       assert.equal(await presentedFingerprint(process), expected, kind);
       assert.equal(await put(process, user), 0, kind);
+    }
+  });
+});
+
+describe("a config file with a client-transport-security block, compared with etcd", { timeout: 60_000 }, () => {
+  test("both serve client TLS from it and refuse a client without a certificate", async () => {
+    requireReferenceBinaries();
+    const pki = new TestPki();
+    const started: ServerProcess[] = [];
+    const directories: string[] = [];
+    try {
+      pki.authority("ca");
+      const server = pki.member("server", "ca", true);
+      const user = pki.member("user", "ca", true);
+      const client = ["--cacert", user.trustedCaFile!, "--cert", user.certFile, "--key", user.keyFile, "--dial-timeout", "1s", "--command-timeout", "2s"];
+      for (const kind of ["etcd", "tetcd"] as const) {
+        const directory = temporaryDirectory(`${kind}-tls-yaml`);
+        directories.push(directory);
+        const [port, peerPort] = [await freePort(), await freePort()];
+        const peer = `http://127.0.0.1:${peerPort}`;
+        const path = join(directory, "etcd.yaml");
+        writeFileSync(path, [
+          `data-dir: ${join(directory, "data")}`,
+          `listen-client-urls: https://127.0.0.1:${port}`,
+          `advertise-client-urls: https://127.0.0.1:${port}`,
+          `listen-peer-urls: ${peer}`,
+          `initial-advertise-peer-urls: ${peer}`,
+          `initial-cluster: default=${peer}`,
+          "client-transport-security:",
+          `  cert-file: ${server.certFile}`,
+          `  key-file: ${server.keyFile}`,
+          `  trusted-ca-file: ${server.trustedCaFile}`,
+          "  client-cert-auth: true",
+          "",
+        ].join("\n"));
+        const process = await (kind === "etcd" ? startEtcd : startTetcd)({ port, dataDir: join(directory, "data"), extraArgs: ["--config-file", path] });
+        started.push(process);
+        const deadline = Date.now() + 15_000;
+        let put = runCtl(process.endpoint, [...client, "put", "yaml", kind]);
+        while (put.status !== 0 && Date.now() < deadline) {
+          await new Promise((resolve) => setTimeout(resolve, 200));
+          put = runCtl(process.endpoint, [...client, "put", "yaml", kind]);
+        }
+        assert.equal(put.status, 0, `${kind}: ${put.stderr}`);
+        const refused = runCtl(process.endpoint, ["--cacert", user.trustedCaFile!, "--dial-timeout", "1s", "--command-timeout", "2s", "get", "yaml"]);
+        assert.equal(refused.status, 1, kind);
+      }
+    } finally {
+      await Promise.allSettled(started.map((server) => server.stop()));
+      for (const directory of directories) rmSync(directory, { recursive: true, force: true });
+      pki.remove();
     }
   });
 });

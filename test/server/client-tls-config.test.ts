@@ -1,8 +1,10 @@
 import assert from "node:assert/strict";
+import { rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, test } from "node:test";
 import { ConfigError, loadConfig } from "../../src/server/config.js";
 import { openSslCipherSuites, UnknownCipherSuiteError } from "../../src/pkg/cipher-suites.js";
+import { temporaryDirectory } from "../support/processes.js";
 
 const refused = (argv: string[], pattern: RegExp): void => {
   assert.throws(() => loadConfig(argv, {}), (error) => error instanceof ConfigError && pattern.test(error.message), argv.join(" "));
@@ -67,5 +69,36 @@ describe("client TLS configuration", () => {
     const withSuites = loadConfig([...peerHttps, "--cipher-suites", "TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256"], {});
     assert.deepEqual(withSuites.peerTls?.ciphers, ["ECDHE-RSA-AES128-GCM-SHA256"], "--cipher-suites applies to peer TLS too");
     assert.equal(withSuites.clientTls, undefined);
+  });
+
+  test("a config file's client-transport-security and peer-transport-security blocks, as etcd writes them", () => {
+    const directory = temporaryDirectory("tetcd-tls-yaml");
+    try {
+      const path = join(directory, "etcd.yaml");
+      writeFileSync(path, [
+        "listen-client-urls: https://127.0.0.1:2379",
+        "cipher-suites: [TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256]",
+        "client-transport-security:",
+        "  cert-file: s.crt",
+        "  key-file: s.key",
+        "  client-cert-auth: true",
+        "  trusted-ca-file: ca.crt",
+        "  auto-tls: false",
+        "peer-transport-security:",
+        "  cert-file: p.crt",
+        "  key-file: p.key",
+        "",
+      ].join("\n"));
+      const config = loadConfig(["--config-file", path], {});
+      assert.equal(config.clientTls?.certFile, "s.crt");
+      assert.equal(config.clientTls?.clientCertAuth, true);
+      assert.equal(config.clientTls?.trustedCaFile, "ca.crt");
+      assert.deepEqual(config.clientTls?.ciphers, ["ECDHE-RSA-AES128-GCM-SHA256"]);
+      assert.equal(config.peerTls?.certFile, "p.crt");
+      writeFileSync(path, "client-transport-security:\n  crl: x\n");
+      assert.throws(() => loadConfig(["--config-file", path], {}), (error) => error instanceof ConfigError && /unknown field "client-transport-security.crl"/.test(error.message));
+    } finally {
+      rmSync(directory, { recursive: true, force: true });
+    }
   });
 });
