@@ -83,9 +83,20 @@ export class GrpcServer {
     return [...this.methods.values()].map((method) => method.labels);
   }
 
-  /** Serves HTTP/2 on a connection accepted elsewhere (its first bytes may already be buffered in it). */
-  acceptConnection(socket: net.Socket | Duplex): void {
+  /**
+   * Serves HTTP/2 on a connection accepted elsewhere (its first bytes may
+   * already be buffered in it); returns the session made for it (the HTTP/2
+   * server makes it while the connection is handed over).
+   */
+  acceptConnection(socket: net.Socket | Duplex): http2.ServerHttp2Session | undefined {
+    let session: http2.ServerHttp2Session | undefined;
+    const made = (created: http2.ServerHttp2Session): void => {
+      session = created;
+    };
+    this.http2Server.once("session", made);
     this.http2Server.emit("connection", socket);
+    this.http2Server.off("session", made);
+    return session;
   }
 
   /** Listens on host:port (0 for any free port) for gRPC alone; resolves with the port. */
@@ -157,7 +168,8 @@ export class ServerCall extends Duplex {
   private finished = false;
 
   constructor(
-    private readonly stream: http2.ServerHttp2Stream,
+    /** The HTTP/2 stream the call rides on. */
+    readonly stream: http2.ServerHttp2Stream,
     headers: http2.IncomingHttpHeaders,
     private readonly definition: grpc.MethodDefinition<unknown, unknown>,
     maxReceiveMessageBytes: number,

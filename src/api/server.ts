@@ -1,12 +1,16 @@
+import { rmSync } from "node:fs";
 import * as http from "node:http";
 import type http2 from "node:http2";
 import * as net from "node:net";
+import tls from "node:tls";
 import type { DescService } from "@bufbuild/protobuf";
 import type * as grpc from "@grpc/grpc-js";
 import { Cluster, KV, Lease, Maintenance } from "../gen/etcdserverpb/rpc_pb.js";
 import * as errors from "../server/errors.js";
 import { instrumentMember } from "../server/metrics-wiring.js";
 import type { EtcdServer } from "../server/member.js";
+import { recordClientCommonName } from "./client-identity.js";
+import { createClientTlsServer, verifiedCommonName, type ClientTlsLayer, type ClientTlsServerOptions } from "./client-tls.js";
 import { clusterService } from "./cluster.js";
 import { serviceDefinition } from "./grpc.js";
 import { GrpcServer, listenOn } from "./grpc-server.js";
@@ -27,17 +31,28 @@ const http2Preface = Buffer.from("PRI");
  * The client port of a member, on every --listen-client-urls address: gRPC
  * over HTTP/2, and on the same port, as etcd does, HTTP/1.1 for `/health`,
  * `/version` and the `/v3` JSON gateway. Each connection goes to one or the
- * other by its first bytes.
+ * other by its first bytes. On an `https` (or `unixs`) URL the connection is
+ * TLS first (see client-tls.ts), and the same routing follows on what it
+ * decrypts.
  */
 export class ClientServer {
   private readonly grpcServer: GrpcServer;
   private readonly httpServer: http.Server;
   private readonly listeners: net.Server[] = [];
+  /** Every accepted connection still open, to be ended at close even if it never spoke (or never finished its TLS handshake). */
+  private readonly connections = new Set<net.Socket>();
   private readonly watchHub: WatchHub;
   private readonly gateway: HttpGateway;
-  private readonly metricsServers: http.Server[] = [];
+  /** What --listen-metrics-urls listeners serve. */
+  private readonly metricsServer = http.createServer((request, response) => this.gateway.handleMetricsOnly(request, response));
+  private metricsTlsLayer: ClientTlsLayer | undefined;
+  private readonly tlsLayer: ClientTlsLayer | undefined;
 
-  constructor(private readonly member: EtcdServer) {
+  /** `tlsOptions`: client TLS (from clientTlsServerOptions), needed when a listen URL is `https` or `unixs`. */
+  constructor(
+    private readonly member: EtcdServer,
+    tlsOptions?: ClientTlsServerOptions,
+  ) {
     const config = member.config;
     this.watchHub = new WatchHub(member);
     const metrics = instrumentMember(member, () => this.watchHub.store.stats());
@@ -59,54 +74,68 @@ export class ClientServer {
     // --enable-grpc-gateway=false leaves /health, /version and /metrics, as in etcd.
     this.gateway = new HttpGateway(member, config.enableGrpcGateway ? implementations : new Map(), metrics);
     this.httpServer = http.createServer((request, response) => this.gateway.handle(request, response));
+    if (tlsOptions !== undefined) {
+      this.tlsLayer = createClientTlsServer(tlsOptions, member.logger, (socket) => this.route(socket));
+      this.metricsTlsLayer = createClientTlsServer(tlsOptions, member.logger, (socket) => this.metricsServer.emit("connection", socket));
+    }
   }
 
-  /** Binds every listen URL; returns the bound addresses (host:port, with real ports for port 0). */
+  /**
+   * Binds every listen URL; returns the bound addresses: host:port (with real
+   * ports for port 0), or the socket path of a `unix`/`unixs` URL.
+   */
   async listen(): Promise<string[]> {
     const bound: string[] = [];
     for (const url of this.member.config.listenClientUrls) {
-      const listener = net.createServer((socket) => this.route(socket));
+      const secure = url.protocol === "https:" || url.protocol === "unixs:";
+      const tlsLayer = secure ? this.tlsLayer : undefined;
+      if (secure && tlsLayer === undefined) throw new Error(`no client TLS for ${url.href}`);
+      const listener = net.createServer((socket) => {
+        this.connections.add(socket);
+        socket.once("close", () => this.connections.delete(socket));
+        if (tlsLayer === undefined) this.route(socket);
+        else tlsLayer.accept(socket);
+      });
       this.listeners.push(listener);
+      if (url.protocol === "unix:" || url.protocol === "unixs:") {
+        // As in etcd, the socket path is the URL's host and path ("unix://localhost:2379" is the file "localhost:2379"), and a stale file is replaced.
+        const path = url.host + url.pathname;
+        rmSync(path, { force: true });
+        await listenOnPath(listener, path);
+        bound.push(path);
+        continue;
+      }
       const port = await listenOn(listener, loopbackHost(url), Number(url.port || "2379"));
       bound.push(`${url.hostname}:${port}`);
     }
+    // --listen-metrics-urls: /metrics and /health, over the client port's TLS for https URLs, as in etcd.
     for (const url of this.member.config.listenMetricsUrls) {
-      const server = http.createServer((request, response) => this.gateway.handleMetricsOnly(request, response));
-      this.metricsServers.push(server);
-      await listenOn(server, loopbackHost(url), Number(url.port));
+      const tlsLayer = url.protocol === "https:" ? this.metricsTlsLayer : undefined;
+      if (url.protocol === "https:" && tlsLayer === undefined) throw new Error(`no client TLS for ${url.href}`);
+      const listener = net.createServer((socket) => {
+        this.connections.add(socket);
+        socket.once("close", () => this.connections.delete(socket));
+        if (tlsLayer === undefined) this.metricsServer.emit("connection", socket);
+        else tlsLayer.accept(socket);
+      });
+      this.listeners.push(listener);
+      await listenOn(listener, loopbackHost(url), Number(url.port));
     }
     return bound;
   }
 
-  /** Reads a connection's first bytes, puts them back, and hands it to HTTP/2 or HTTP/1.1. */
   private route(socket: net.Socket): void {
-    socket.on("error", () => socket.destroy());
-    let head = Buffer.alloc(0);
-    const onData = (chunk: Buffer): void => {
-      head = Buffer.concat([head, chunk]);
-      if (head.length < http2Preface.length && http2Preface.subarray(0, head.length).equals(head)) return;
-      socket.off("data", onData);
-      socket.pause();
-      socket.unshift(head);
-      if (head.subarray(0, http2Preface.length).equals(http2Preface)) {
-        this.grpcServer.acceptConnection(withAuthorityRewriting(socket));
-      } else {
-        this.httpServer.emit("connection", socket);
-        socket.resume();
-      }
-    };
-    socket.on("data", onData);
+    routeClientConnection(socket, this.grpcServer, this.httpServer);
   }
 
   async close(): Promise<void> {
     this.watchHub.close();
     const closing = this.listeners.map((listener) => new Promise<void>((resolve) => listener.close(() => resolve())));
     this.httpServer.closeAllConnections();
-    for (const server of this.metricsServers) {
-      server.closeAllConnections();
-      closing.push(new Promise<void>((resolve) => server.close(() => resolve())));
-    }
+    this.metricsServer.closeAllConnections();
     await this.grpcServer.close();
+    // What is left never became an HTTP/1.1 or HTTP/2 connection.
+    for (const socket of this.connections) socket.destroy();
     await Promise.all(closing);
   }
 }
@@ -114,6 +143,43 @@ export class ClientServer {
 /** The host to bind a URL's listener to: as etcd (Go) does, "localhost" means the IPv4 loopback address. */
 function loopbackHost(url: URL): string {
   return url.hostname === "localhost" ? "127.0.0.1" : url.hostname.replace(/^\[(.*)\]$/, "$1");
+}
+
+/** Starts `listener` on a unix socket path. */
+function listenOnPath(listener: net.Server, path: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    listener.once("error", reject);
+    listener.listen(path, () => {
+      listener.off("error", reject);
+      resolve();
+    });
+  });
+}
+
+/**
+ * Reads a connection's first bytes, puts them back, and hands it to HTTP/2
+ * (gRPC, through the `:authority` rewriter) or to HTTP/1.1. A TLS connection
+ * is routed on what it decrypts; its verified client name is recorded on its
+ * HTTP/2 session too, where gRPC calls find it.
+ */
+export function routeClientConnection(socket: net.Socket, grpcServer: GrpcServer, httpServer: http.Server): void {
+  socket.on("error", () => socket.destroy());
+  let head = Buffer.alloc(0);
+  const onData = (chunk: Buffer): void => {
+    head = Buffer.concat([head, chunk]);
+    if (head.length < http2Preface.length && http2Preface.subarray(0, head.length).equals(head)) return;
+    socket.off("data", onData);
+    socket.pause();
+    socket.unshift(head);
+    if (head.subarray(0, http2Preface.length).equals(http2Preface)) {
+      const session = grpcServer.acceptConnection(withAuthorityRewriting(socket));
+      if (session !== undefined && socket instanceof tls.TLSSocket) recordClientCommonName(session, verifiedCommonName(socket));
+    } else {
+      httpServer.emit("connection", socket);
+      socket.resume();
+    }
+  };
+  socket.on("data", onData);
 }
 
 /** Calls a learner serves: the rest need a voting member (linearizable ranges are refused later, once the request is read). */

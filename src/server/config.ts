@@ -1,5 +1,7 @@
 import { readFileSync } from "node:fs";
+import { join } from "node:path";
 import { parse as parseYaml } from "yaml";
+import { openSslCipherSuites, UnknownCipherSuiteError } from "../pkg/cipher-suites.js";
 import { checkValue, ConfigError, mergeEnvironment, parseArgs, type FlagNotice, type FlagValues } from "./flag-parse.js";
 import { flagsByName, flagSpecs, type FlagSpec } from "./flags.js";
 import { parseGoBool, parseGoDurationMs, parseGoInteger } from "./go-values.js";
@@ -52,6 +54,14 @@ export interface ServerConfig {
    * The files are read when the peer transport is constructed.
    */
   peerTls: PeerTlsConfig | undefined;
+  /**
+   * Client TLS (--cert-file, --key-file, --trusted-ca-file,
+   * --client-cert-auth, --client-crl-file, --client-cert-allowed-hostname,
+   * --cipher-suites, --auto-tls), for `https` client URLs; undefined when
+   * there is neither a certificate and key nor --auto-tls. `http` client URLs
+   * are served in plain text either way, as etcd serves them.
+   */
+  clientTls: ClientTlsConfig | undefined;
 }
 
 /** The peer TLS flags; the same shape as the transport's PeerTlsOptions. */
@@ -60,6 +70,27 @@ export interface PeerTlsConfig {
   keyFile: string;
   trustedCaFile: string | undefined;
   clientCertAuth: boolean;
+  /** --cipher-suites as OpenSSL names; present only when suites are given. */
+  ciphers?: string[];
+}
+
+/** The client TLS flags, checked; the files are read when the client port opens. */
+export interface ClientTlsConfig {
+  certFile: string;
+  keyFile: string;
+  trustedCaFile: string | undefined;
+  clientCertAuth: boolean;
+  crlFile: string | undefined;
+  allowedHostname: string | undefined;
+  /** --cipher-suites as OpenSSL names (etcd takes Go's); empty for the defaults. */
+  ciphers: string[];
+  /**
+   * --auto-tls without --cert-file and --key-file: certFile and keyFile are a
+   * self-signed pair kept in this directory (`<data-dir>/fixtures/client`),
+   * made at start for these hosts when absent. As in etcd, the other client
+   * TLS flags then do not apply: no client certificate is asked for.
+   */
+  selfSigned: { directory: string; hosts: string[] } | undefined;
 }
 
 /** etcd's default backend quota: 2 GiB. */
@@ -91,6 +122,10 @@ function readConfigFile(path: string): FlagValues {
   if (document === null || document === undefined) return values;
   if (typeof document !== "object" || Array.isArray(document)) throw new ConfigError(`config file ${path} is not a YAML mapping`);
   for (const [name, value] of Object.entries(document as Record<string, unknown>)) {
+    if (transportSecurityKeys.has(name)) {
+      for (const [flagName, flagValue] of transportSecurityFlags(path, name, value)) values.set(flagName, flagValue);
+      continue;
+    }
     const spec = flagsByName.get(name);
     if (spec === undefined) throw new ConfigError(`config file ${path}: unknown field "${name}"`);
     if (value === null || value === undefined) continue;
@@ -99,6 +134,27 @@ function readConfigFile(path: string): FlagValues {
     values.set(name, text);
   }
   return values;
+}
+
+/** etcd's config file nests the TLS flags of each port under these keys, with the flags' prefixes. */
+const transportSecurityKeys = new Map([
+  ["client-transport-security", ""],
+  ["peer-transport-security", "peer-"],
+]);
+/** The fields of a transport security block (etcd 3.4's), each the flag of that name after the prefix. */
+const transportSecurityFields = new Set(["cert-file", "key-file", "client-cert-auth", "trusted-ca-file", "auto-tls"]);
+
+/** The flags a `client-transport-security` or `peer-transport-security` block of a config file sets. */
+function transportSecurityFlags(path: string, key: string, block: unknown): Array<[string, string]> {
+  if (block === null || block === undefined) return [];
+  if (typeof block !== "object" || Array.isArray(block)) throw new ConfigError(`config file ${path}: "${key}" is not a mapping`);
+  const prefix = transportSecurityKeys.get(key)!;
+  const flags: Array<[string, string]> = [];
+  for (const [field, value] of Object.entries(block as Record<string, unknown>)) {
+    if (!transportSecurityFields.has(field)) throw new ConfigError(`config file ${path}: unknown field "${key}.${field}"`);
+    if (value !== null && value !== undefined) flags.push([`${prefix}${field}`, String(value)]);
+  }
+  return flags;
 }
 
 function buildConfig(values: FlagValues): ServerConfig {
@@ -152,7 +208,12 @@ function buildConfig(values: FlagValues): ServerConfig {
     listenMetricsUrls: parseUrls(get("listen-metrics-urls")),
     cors: splitList(get("cors")),
     peerTls: peerTlsConfig(get),
+    clientTls: undefined,
   };
+  const ciphers = cipherSuites(get("cipher-suites"));
+  config.clientTls = clientTlsConfig(get, config.dataDir, config.listenClientUrls, ciphers);
+  // --cipher-suites applies to the peer port too, as in etcd.
+  if (config.peerTls !== undefined && ciphers.length > 0) config.peerTls.ciphers = ciphers;
   checkCluster(config);
   for (const output of config.logOutputs) {
     if (!["default", "stderr", "stdout"].includes(output)) throw new ConfigError(`--log-outputs=${output} is not supported yet by tetcd (default, stderr and stdout are)`);
@@ -186,10 +247,48 @@ function peerTlsConfig(get: (name: string) => string): PeerTlsConfig | undefined
   return { certFile, keyFile, trustedCaFile: trustedCaFile === "" ? undefined : trustedCaFile, clientCertAuth: parseGoBool(get("peer-client-cert-auth")) === true };
 }
 
+/** --cipher-suites as OpenSSL names; etcd checks the names at start whether or not TLS is in use. */
+function cipherSuites(text: string): string[] {
+  try {
+    return openSslCipherSuites(splitList(text));
+  } catch (error) {
+    if (error instanceof UnknownCipherSuiteError) throw new ConfigError(error.message);
+    throw error;
+  }
+}
+
+function clientTlsConfig(get: (name: string) => string, dataDir: string, listenClientUrls: readonly URL[], ciphers: string[]): ClientTlsConfig | undefined {
+  const isSet = (name: string): boolean => parseGoBool(get(name)) === true;
+  const certFile = get("cert-file");
+  const keyFile = get("key-file");
+  if (certFile === "" && keyFile === "") {
+    if (!isSet("auto-tls")) return undefined;
+    const directory = join(dataDir, "fixtures", "client");
+    // etcd passes each URL's host without its port: a name or an IP address.
+    const hosts = listenClientUrls.map((url) => url.hostname.replace(/^\[(.*)\]$/, "$1"));
+    const selfSigned = { directory, hosts: [...new Set(hosts)] };
+    return { certFile: join(directory, "cert.pem"), keyFile: join(directory, "key.pem"), trustedCaFile: undefined, clientCertAuth: false, crlFile: undefined, allowedHostname: undefined, ciphers, selfSigned };
+  }
+  if (certFile === "" || keyFile === "") throw new ConfigError(`KeyFile and CertFile must both be present[key: ${keyFile}, cert: ${certFile}]`);
+  const optional = (name: string): string | undefined => (get(name) === "" ? undefined : get(name));
+  return {
+    certFile,
+    keyFile,
+    trustedCaFile: optional("trusted-ca-file"),
+    clientCertAuth: isSet("client-cert-auth"),
+    crlFile: optional("client-crl-file"),
+    allowedHostname: optional("client-cert-allowed-hostname"),
+    ciphers,
+    selfSigned: undefined,
+  };
+}
+
 /** What etcd checks of the cluster flags before starting. */
 function checkCluster(config: ServerConfig): void {
   for (const url of config.listenClientUrls) {
-    if (url.protocol === "https:" || url.protocol === "unixs:") throw new ConfigError(`TLS listener ${url.href} is not supported yet by tetcd`);
+    if ((url.protocol === "https:" || url.protocol === "unixs:") && config.clientTls === undefined) {
+      throw new ConfigError(`TLS key/cert (--cert-file, --key-file) must be provided for client url ${url.protocol}//${url.host} with HTTPS scheme`);
+    }
   }
   for (const url of config.listenPeerUrls) {
     if (url.protocol === "unix:" || url.protocol === "unixs:") throw new ConfigError(`unix socket peer listener ${url.href} is not supported yet by tetcd`);

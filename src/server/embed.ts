@@ -1,5 +1,7 @@
+import { clientTlsServerOptions, type ClientTlsServerOptions } from "../api/client-tls.js";
 import { ClientServer } from "../api/server.js";
-import { loadConfig, type ServerConfig } from "./config.js";
+import { ensureSelfSignedCertificate } from "../pkg/self-signed-certificate.js";
+import { loadConfig, type ClientTlsConfig, type ServerConfig } from "./config.js";
 import { DirectoryLock } from "./data-dir-lock.js";
 import { createLogger, silentLogger, type Logger } from "./logger.js";
 import { clusterVersion, EtcdServer, etcdVersion } from "./member.js";
@@ -17,7 +19,7 @@ export interface StartOptions {
 export interface Etcd {
   readonly server: EtcdServer;
   readonly config: ServerConfig;
-  /** `host:port` of each client listener, with the real port when 0 was asked. */
+  /** `host:port` of each client listener, with the real port when 0 was asked (the socket path of a `unix`/`unixs` URL). */
   readonly clientAddresses: readonly string[];
   close(): Promise<void>;
 }
@@ -33,10 +35,15 @@ export async function startWithConfig(config: ServerConfig, logger: Logger): Pro
   logger.info("starting an etcd server", { "etcd-version": etcdVersion, name: config.name, "data-dir": config.dataDir, "listen-client-urls": config.listenClientUrls.map(String) });
   const locks = await lockDirectories(config);
   let server: EtcdServer | undefined;
-  let clients: ClientServer;
+  let clients: ClientServer | undefined;
   let clientAddresses: string[];
   try {
+    // TLS files are read before the member starts: a missing or bad one stops the start.
+    const clientTls = config.clientTls === undefined ? undefined : prepareClientTls(config.clientTls, logger);
     server = await EtcdServer.start(config, logger);
+    // The client port listens before the readiness lines: test rigs connect as soon as they read them.
+    clients = new ClientServer(server, clientTls);
+    clientAddresses = await clients.listen();
     const memberId = server.memberId.toString(16);
     const clusterId = server.clusterId.toString(16);
     const attributes = `{Name:${config.name} ClientURLs:[${config.advertiseClientUrls.join(" ")}]}`;
@@ -47,17 +54,25 @@ export async function startWithConfig(config: ServerConfig, logger: Logger): Pro
     );
     const version = clusterVersion.slice(0, 3);
     logger.info("enabled capabilities for version", { "cluster-version": version }, `etcdserver/api: enabled capabilities for version ${version}`);
-    clients = new ClientServer(server);
-    clientAddresses = await clients.listen();
   } catch (error) {
+    await clients?.close();
     await server?.close();
     await Promise.all(locks.map((lock) => lock.release()));
     throw error;
   }
   const started = server;
+  const serving = clients;
   logger.info("ready to serve client requests", undefined, "embed: ready to serve client requests");
-  for (const address of clientAddresses) {
-    logger.warn("serving client traffic insecurely; this is strongly discouraged!", { address }, `embed: serving insecure client requests on ${address}, this is strongly discouraged!`);
+  clientAddresses.forEach((address, index) => {
+    const protocol = config.listenClientUrls[index]!.protocol;
+    if (protocol === "https:" || protocol === "unixs:") logger.info("serving client traffic securely", { address }, `embed: serving client requests on ${address}`);
+    else logger.warn("serving client traffic insecurely; this is strongly discouraged!", { address }, `embed: serving insecure client requests on ${address}, this is strongly discouraged!`);
+  });
+  for (const url of config.listenClientUrls) {
+    if ((url.protocol !== "http:" && url.protocol !== "unix:") || config.clientTls === undefined) continue;
+    const clientUrl = `${url.protocol}//${url.host}`;
+    logger.warn("scheme is HTTP while key and cert files are present; ignoring key and cert files", { "client-url": clientUrl });
+    if (config.clientTls.clientCertAuth) logger.warn("scheme is HTTP while --client-cert-auth is enabled; ignoring client cert auth for this URL", { "client-url": clientUrl });
   }
   let closing: Promise<void> | undefined;
   return {
@@ -66,7 +81,7 @@ export async function startWithConfig(config: ServerConfig, logger: Logger): Pro
     clientAddresses,
     close() {
       closing ??= (async () => {
-        await clients.close();
+        await serving.close();
         await started.close();
         await Promise.all(locks.map((lock) => lock.release()));
         logger.info("stopped serving", undefined, "etcdserver: stopped serving");
@@ -88,6 +103,21 @@ async function lockDirectories(config: ServerConfig): Promise<DirectoryLock[]> {
     }
   }
   return locks;
+}
+
+/** Makes the --auto-tls certificate when it is missing, reads the client TLS files, and logs as etcd does. */
+function prepareClientTls(config: ClientTlsConfig, logger: Logger): ClientTlsServerOptions {
+  if (config.selfSigned !== undefined) {
+    const made = ensureSelfSignedCertificate(config.selfSigned.directory, config.selfSigned.hosts);
+    if (made.created) {
+      logger.info("created cert file", { path: made.certFile });
+      logger.info("created key file", { path: made.keyFile });
+    }
+  }
+  const options = clientTlsServerOptions(config);
+  const tlsInfo = `cert = ${config.certFile}, key = ${config.keyFile}, trusted-ca = ${config.trustedCaFile ?? ""}, client-cert-auth = ${config.clientCertAuth}, crl-file = ${config.crlFile ?? ""}`;
+  logger.info("starting with client TLS", { "tls-info": tlsInfo, "cipher-suites": config.ciphers });
+  return options;
 }
 
 export { createLogger };

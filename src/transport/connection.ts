@@ -1,7 +1,7 @@
 import http2 from "node:http2";
 import type net from "node:net";
 import { TransportError } from "./errors.js";
-import { resolvePeerTls, type PeerTlsCredentials, type PeerTlsOptions } from "./tls.js";
+import { cipherOptions, resolvePeerTls, type PeerTlsCredentials, type PeerTlsOptions } from "./tls.js";
 
 /**
  * The one place where peer servers are created and peer connections opened;
@@ -80,6 +80,7 @@ export function createPeerServer(url: URL, receiveWindowBytes: number, tls: Peer
     ca: tls!.ca,
     requestCert: tls!.verifyClients,
     rejectUnauthorized: tls!.verifyClients,
+    ...cipherOptions(tls!),
     allowHTTP1: false,
   });
   server.on("session", onSession);
@@ -94,7 +95,7 @@ export function createPeerServer(url: URL, receiveWindowBytes: number, tls: Peer
 export function connectToPeer(url: URL, tls: PeerTlsCredentials | undefined): http2.ClientHttp2Session {
   checkScheme(url);
   if (url.protocol === "http:" || tls === undefined) return http2.connect(url.origin);
-  return http2.connect(url.origin, { cert: tls.cert, key: tls.key, ca: tls.ca });
+  return http2.connect(url.origin, { cert: tls.cert, key: tls.key, ca: tls.ca, ...cipherOptions(tls) });
 }
 
 /**

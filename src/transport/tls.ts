@@ -21,6 +21,12 @@ export interface PeerTlsOptions {
   trustedCaFile?: string | undefined;
   /** `--peer-client-cert-auth`: peers dialling in must present a certificate that the trusted CA signed. */
   clientCertAuth: boolean;
+  /**
+   * `--cipher-suites`, as OpenSSL names: the TLS 1.2 suites allowed, on both
+   * ends. With any, connections are TLS 1.2 (as etcd 3.4's always are), where
+   * suites apply.
+   */
+  ciphers?: readonly string[] | undefined;
 }
 
 /** Peer TLS read into memory and checked (certificate, key and CA parse, and the key matches the certificate). */
@@ -34,6 +40,8 @@ export interface PeerTlsCredentials {
    * turns this on too: `clientCertAuth || trustedCaFile !== undefined`.
    */
   verifyClients: boolean;
+  /** The allowed suites joined with ':', as Node takes them; undefined for Node's defaults. */
+  ciphers: string | undefined;
 }
 
 function readTlsFile(path: string, what: string): Buffer {
@@ -55,13 +63,19 @@ export function loadPeerTls(options: PeerTlsOptions): PeerTlsCredentials {
     key: readTlsFile(options.keyFile, "key"),
     ca: hasCa ? readTlsFile(options.trustedCaFile!, "trusted CA") : undefined,
     verifyClients: options.clientCertAuth || hasCa,
+    ciphers: options.ciphers !== undefined && options.ciphers.length > 0 ? options.ciphers.join(":") : undefined,
   };
   try {
-    tls.createSecureContext({ cert: credentials.cert, key: credentials.key, ca: credentials.ca });
+    tls.createSecureContext({ cert: credentials.cert, key: credentials.key, ca: credentials.ca, ...cipherOptions(credentials) });
   } catch (error) {
     throw new TransportError("bad_peer_tls", `peer TLS files (cert ${options.certFile}, key ${options.keyFile}) are not usable: ${error instanceof Error ? error.message : String(error)}`);
   }
   return credentials;
+}
+
+/** The TLS options that restrict connections to the credentials' cipher suites (none without suites). */
+export function cipherOptions(credentials: PeerTlsCredentials): { ciphers?: string; maxVersion?: "TLSv1.2" } {
+  return credentials.ciphers === undefined ? {} : { ciphers: credentials.ciphers, maxVersion: "TLSv1.2" };
 }
 
 /** Credentials already read, by options object: a member's one options object has its files read once. */

@@ -95,8 +95,8 @@ describe("configuration", () => {
 
   test("a feature not built yet stops the start instead of being ignored, security flags included", () => {
     for (const argv of [
-      ["--cert-file", "server.crt"],
-      ["--client-cert-auth"],
+      ["--peer-crl-file", "peers.crl"],
+      ["--peer-auto-tls"],
       ["--auto-compaction-retention", "1h"],
       ["--initial-cluster", "a=https://127.0.0.1:1,b=https://127.0.0.1:2", "--name", "a"],
       ["--auth-token", "jwt"],
@@ -107,10 +107,10 @@ describe("configuration", () => {
       assert.throws(() => loadConfig(argv, {}), (error) => error instanceof ConfigError && /not supported yet/.test(error.message), argv.join(" "));
     }
     // Left at their defaults, such flags are accepted.
-    assert.equal(loadConfig(["--client-cert-auth=false", "--auto-compaction-retention", "0"], {}).name, "default");
+    assert.equal(loadConfig(["--peer-auto-tls=false", "--auto-compaction-retention", "0"], {}).name, "default");
   });
 
-  test("peer TLS: https peer URLs need the peer certificate and key; client TLS is still refused", () => {
+  test("peer TLS: https peer URLs need the peer certificate and key", () => {
     const tlsFlags = ["--peer-cert-file", "m.crt", "--peer-key-file", "m.key", "--peer-trusted-ca-file", "ca.crt", "--peer-client-cert-auth"];
     const https = ["--listen-peer-urls", "https://127.0.0.1:2380", "--initial-advertise-peer-urls", "https://127.0.0.1:2380"];
     const config = loadConfig([...https, ...tlsFlags], {});
@@ -122,7 +122,6 @@ describe("configuration", () => {
     };
     refused(https, /cannot listen on TLS for https:\/\/127.0.0.1:2380: KeyFile and CertFile are not presented/);
     refused(["--peer-cert-file", "m.crt", ...https], /KeyFile and CertFile must both be present/);
-    refused([...tlsFlags, "--listen-client-urls", "https://127.0.0.1:2379"], /TLS listener https:\/\/127.0.0.1:2379\/ is not supported yet/);
   });
 });
 

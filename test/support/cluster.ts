@@ -47,6 +47,12 @@ export interface ClusterOptions {
   startTimeoutMs?: number;
   /** The scheme of the peer URLs; "https" needs the peer TLS flags in extraArgs (and no proxy). */
   peerScheme?: "http" | "https";
+  /**
+   * Every member also listens on (and advertises) an https client URL on a
+   * port of its own, next to its http one, which the helpers keep using;
+   * needs the client TLS flags in extraArgs.
+   */
+  secureClientPorts?: boolean;
 }
 
 export type WaitFor = "health" | "listening";
@@ -58,6 +64,8 @@ export interface ClusterMember {
   readonly clientUrl: string;
   /** host:port of the client URL, as etcdctl's --endpoints takes it. */
   readonly endpoint: string;
+  /** host:port of the https client URL, with `secureClientPorts`. */
+  readonly secureEndpoint: string | undefined;
   /** The URL the member listens on for peers. */
   readonly peerUrl: string;
   /** The URL other members dial: the proxy's URL when proxied, else `peerUrl`. */
@@ -147,6 +155,7 @@ interface MemberPlan {
   name: string;
   clientPort: number;
   peerPort: number;
+  secureClientPort: number | undefined;
   dataDir: string;
   proxy: TcpProxy | undefined;
 }
@@ -186,7 +195,8 @@ class ProcessCluster implements Cluster {
     const [clientPort, peerPort] = [await freePort(), await freePort()];
     const identify = (socket: Socket, proxyPort: number) => loopbackDialer(socket, proxyPort, this.owners());
     const proxy = this.options.proxied === true ? await TcpProxy.start({ host: "127.0.0.1", port: peerPort }, { identify }) : undefined;
-    return { name, clientPort, peerPort, dataDir: temporaryDirectory(`${this.kind}-${name}`), proxy };
+    const secureClientPort = this.options.secureClientPorts === true ? await freePort() : undefined;
+    return { name, clientPort, peerPort, secureClientPort, dataDir: temporaryDirectory(`${this.kind}-${name}`), proxy };
   }
 
   advertised(plan: MemberPlan): string {
@@ -197,9 +207,10 @@ class ProcessCluster implements Cluster {
     const clientUrl = `http://127.0.0.1:${plan.clientPort}`;
     const peerUrl = `${this.options.peerScheme ?? "http"}://127.0.0.1:${plan.peerPort}`;
     const advertisedPeerUrl = this.advertised(plan);
+    const clientUrls = plan.secureClientPort === undefined ? clientUrl : `${clientUrl},https://127.0.0.1:${plan.secureClientPort}`;
     const args = [
       "--name", plan.name, "--data-dir", plan.dataDir,
-      "--listen-client-urls", clientUrl, "--advertise-client-urls", clientUrl,
+      "--listen-client-urls", clientUrls, "--advertise-client-urls", clientUrls,
       "--listen-peer-urls", peerUrl, "--initial-advertise-peer-urls", advertisedPeerUrl,
       "--initial-cluster", initialCluster, "--initial-cluster-state", state, "--initial-cluster-token", this.token,
       "--heartbeat-interval", String(this.options.heartbeatMs ?? defaults.heartbeatMs),
@@ -343,6 +354,7 @@ class ProcessMember implements ClusterMember {
   private current: ServerProcess | undefined;
   private earlierOutput = "";
   readonly endpoint: string;
+  readonly secureEndpoint: string | undefined;
   readonly dataDir: string;
   readonly proxy: TcpProxy | undefined;
 
@@ -358,6 +370,7 @@ class ProcessMember implements ClusterMember {
     private readonly startTimeoutMs: number,
   ) {
     this.endpoint = `127.0.0.1:${plan.clientPort}`;
+    this.secureEndpoint = plan.secureClientPort === undefined ? undefined : `127.0.0.1:${plan.secureClientPort}`;
     this.dataDir = plan.dataDir;
     this.proxy = plan.proxy;
   }
