@@ -3,6 +3,7 @@ import { fromJson, toJson, type DescMethod, type DescService, type JsonValue } f
 import type * as grpc from "@grpc/grpc-js";
 import { Cluster, KV, Lease, Maintenance } from "../gen/etcdserverpb/rpc_pb.js";
 import { AlarmType } from "../server/alarms.js";
+import type { Dashboard } from "../dashboard/serve.js";
 import type { EtcdMetrics } from "../metrics/etcd-metrics.js";
 import { GrpcCode } from "../server/errors.js";
 import { clusterVersion, etcdVersion, type EtcdServer } from "../server/member.js";
@@ -70,6 +71,7 @@ export class HttpGateway {
     private readonly member: EtcdServer,
     implementations: ReadonlyMap<DescService, grpc.UntypedServiceImplementation>,
     private readonly metrics?: EtcdMetrics,
+    private readonly dashboard?: Dashboard,
   ) {
     for (const [path, service, localName] of gatewayPaths) {
       const method = service.methods.find((candidate) => candidate.localName === localName);
@@ -88,6 +90,7 @@ export class HttpGateway {
     if (request.method === "OPTIONS") return send(response, 200, "text/plain; charset=utf-8", "");
     if (path === "/health") return this.health(response);
     if (path === "/metrics" && this.metrics !== undefined) return this.exposeMetrics(response);
+    if (this.dashboard?.serves(path) === true && request.method === "GET") return this.dashboard.handle(path, response);
     if (path === "/version") return send(response, 200, "text/plain; charset=utf-8", JSON.stringify({ etcdserver: etcdVersion, etcdcluster: clusterVersion }));
     const route = this.routes.get(path);
     if (route === undefined) return send(response, 404, "text/plain; charset=utf-8", "Not Found\n");

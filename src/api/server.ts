@@ -7,6 +7,7 @@ import type { DescService } from "@bufbuild/protobuf";
 import type * as grpc from "@grpc/grpc-js";
 import { Cluster, KV, Lease, Maintenance } from "../gen/etcdserverpb/rpc_pb.js";
 import * as errors from "../server/errors.js";
+import { Dashboard } from "../dashboard/serve.js";
 import { instrumentMember } from "../server/metrics-wiring.js";
 import type { EtcdServer } from "../server/member.js";
 import { recordClientCommonName } from "./client-identity.js";
@@ -72,7 +73,7 @@ export class ClientServer {
     this.grpcServer.addService(watchServiceDefinition(), this.watchHub.service());
     metrics.initializeMethods(this.grpcServer.methodLabels());
     // --enable-grpc-gateway=false leaves /health, /version and /metrics, as in etcd.
-    this.gateway = new HttpGateway(member, config.enableGrpcGateway ? implementations : new Map(), metrics);
+    this.gateway = new HttpGateway(member, config.enableGrpcGateway ? implementations : new Map(), metrics, config.dashboard ? new Dashboard() : undefined);
     this.httpServer = http.createServer((request, response) => this.gateway.handle(request, response));
     if (tlsOptions !== undefined) {
       this.tlsLayer = createClientTlsServer(tlsOptions, member.logger, (socket) => this.route(socket));

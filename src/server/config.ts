@@ -45,6 +45,8 @@ export interface ServerConfig {
   metrics: "basic" | "extensive";
   /** Origins given CORS headers on the HTTP side of the client port (etcd's --cors); `*` for any. */
   cors: string[];
+  /** Serve the dashboard at /dashboard (tetcd's own --dashboard, on by default). */
+  dashboard: boolean;
   /** Extra listeners serving only /metrics and /health. */
   listenMetricsUrls: URL[];
   /**
@@ -207,6 +209,7 @@ function buildConfig(values: FlagValues): ServerConfig {
     metrics: get("metrics") === "extensive" ? "extensive" : "basic",
     listenMetricsUrls: parseUrls(get("listen-metrics-urls")),
     cors: splitList(get("cors")),
+    dashboard: bool("dashboard"),
     peerTls: peerTlsConfig(get),
     clientTls: undefined,
   };

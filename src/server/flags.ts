@@ -123,6 +123,8 @@ export const flagSpecs: readonly FlagSpec[] = [
   flag("experimental-warning-apply-duration", "duration", "100ms", false),
   flag("force-new-cluster", "bool", "false", false),
   flag("unsafe-no-fsync", "bool", "false", false),
+  // tetcd's own: the built-in dashboard at /dashboard on the client port.
+  flag("dashboard", "bool", "true"),
 ];
 
 export const flagsByName = new Map(flagSpecs.map((spec) => [spec.name, spec]));
