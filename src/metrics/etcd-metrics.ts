@@ -22,6 +22,8 @@ export interface MemberReadings {
   /** Counts kept by the member and the store as plain numbers, read as counters. */
   counts(): MemberCounts;
   watch(): { watchers: number; slowWatchers: number; streams: number };
+  /** Each peer's counts; `roundTripsMs` are the round trips measured since the last scrape. */
+  peers(): Array<{ idHex: string; sentBytes: number; receivedBytes: number; sendFailures: number; roundTripsMs: number[] }>;
 }
 
 export interface MemberCounts {
@@ -102,6 +104,7 @@ export class EtcdMetrics {
     this.backendCommit = new Histogram({ name: "etcd_disk_backend_commit_duration_seconds", help: "The latency distributions of commit called by backend.", buckets: diskBuckets, registers });
     gauge("os_fd_used", "The number of used file descriptors.", () => openFileDescriptors());
     gauge("os_fd_limit", "The file descriptor limit.", () => fileDescriptorLimit());
+    peerMetrics(registers, () => member.peers());
     this.grpc = grpcMetrics(registers, options.extensive);
     collectDefaultMetrics({ register: this.registry });
   }
@@ -127,6 +130,38 @@ export class EtcdMetrics {
 
 interface GrpcMetricsObserver extends GrpcCallObserver {
   initialize(methods: readonly MethodLabels[]): void;
+}
+
+/** etcd's peer network metrics, by the other member's id; round trips are timed by the transport's pings. */
+function peerMetrics(registers: Registry[], read: MemberReadings["peers"]): void {
+  // Read once a scrape, by the first of these families to be collected (they are collected in this order).
+  let readings: ReturnType<MemberReadings["peers"]> = [];
+  const perPeer = (name: string, help: string, label: "To" | "From", value: (peer: (typeof readings)[number]) => number, readsPeers = false): void => {
+    new Counter({
+      name,
+      help,
+      labelNames: [label],
+      registers,
+      collect() {
+        if (readsPeers) readings = read();
+        this.reset();
+        for (const peer of readings) this.inc({ [label]: peer.idHex }, value(peer));
+      },
+    });
+  };
+  perPeer("etcd_network_peer_sent_bytes_total", "The total number of bytes sent to peers.", "To", (peer) => peer.sentBytes, true);
+  perPeer("etcd_network_peer_received_bytes_total", "The total number of bytes received from peers.", "From", (peer) => peer.receivedBytes);
+  perPeer("etcd_network_peer_sent_failures_total", "The total number of send failures from peers.", "To", (peer) => peer.sendFailures);
+  new Histogram({
+    name: "etcd_network_peer_round_trip_time_seconds",
+    help: "Round-Trip-Time histogram between peers",
+    labelNames: ["To"],
+    buckets: Array.from({ length: 16 }, (_, index) => 0.0001 * 2 ** index),
+    registers,
+    collect() {
+      for (const peer of readings) for (const milliseconds of peer.roundTripsMs) this.observe({ To: peer.idHex }, milliseconds / 1000);
+    },
+  });
 }
 
 /** go-grpc-prometheus's server metrics, and etcd's own counts of client traffic. */

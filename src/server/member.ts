@@ -82,7 +82,8 @@ export class EtcdServer {
   private readonly storage: MemberStorage;
   private readonly applier: Applier;
   readonly raft: RaftNode;
-  private readonly transport: PeerTransport;
+  /** The peer transport; the metrics read its counts. */
+  readonly transport: PeerTransport;
   private readonly ids: IdGenerator;
   private readonly waiters = new Map<bigint, Waiter>();
   /** Proposals that found no leader, retried when one is elected. */

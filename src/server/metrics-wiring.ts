@@ -26,6 +26,13 @@ export function instrumentMember(server: EtcdServer, watchStats: () => WatchStat
       currentRevision: () => store.currentRevision,
       compactRevision: () => store.compactRevision,
       counts: () => ({ ...server.counters, puts: store.operations.put, deletes: store.operations.delete, ranges: store.operations.range, txns: store.operations.txn }),
+      peers: () => {
+        const received = server.transport.receivedBytes();
+        return server.transport.peerIds().map((id) => {
+          const status = server.transport.peerStatus(id);
+          return { idHex: id.toString(16), sentBytes: status?.sentBytes ?? 0, receivedBytes: received.get(id) ?? 0, sendFailures: status?.droppedMessages ?? 0, roundTripsMs: server.transport.takePeerRoundTripsMs(id) };
+        });
+      },
       watch: () => {
         const stats = watchStats();
         return { watchers: stats.synced + stats.unsynced + stats.victims, slowWatchers: stats.unsynced + stats.victims, streams: stats.streams };

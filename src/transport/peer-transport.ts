@@ -56,6 +56,7 @@ export class PeerTransport {
   private readonly sessions = new Set<http2.ServerHttp2Session>();
   private readonly incomingStreams = new Map<bigint, Set<http2.ServerHttp2Stream>>();
   private readonly peers = new Map<bigint, Peer>();
+  private readonly bytesReceived = new Map<bigint, number>();
   private readonly removed = new Set<bigint>();
   private messageHandler: (message: Message) => void = () => {};
   private unreachableHandler: (peerId: bigint) => void = () => {};
@@ -209,6 +210,16 @@ export class PeerTransport {
     return this.peers.get(peerId)?.status();
   }
 
+  /** The ping round trips to a peer measured since the last call, in milliseconds. */
+  takePeerRoundTripsMs(peerId: bigint): number[] {
+    return this.peers.get(peerId)?.takeRoundTripsMs() ?? [];
+  }
+
+  /** Bytes received on message streams from each peer. */
+  receivedBytes(): ReadonlyMap<bigint, number> {
+    return this.bytesReceived;
+  }
+
   /** Closes every stream, connection and listener; hooks are not called afterwards. */
   async stop(): Promise<void> {
     if (this.stopped) return;
@@ -245,6 +256,7 @@ export class PeerTransport {
         if (!this.stopped) this.messageHandler(message);
       },
       handleOther: (stream, headers) => !this.stopped && this.otherHandler(stream, headers),
+      countReceived: (peerId, bytes) => this.bytesReceived.set(peerId, (this.bytesReceived.get(peerId) ?? 0) + bytes),
       trackStream: (peerId, stream) => {
         const streams = this.incomingStreams.get(peerId) ?? new Set();
         this.incomingStreams.set(peerId, streams);

@@ -28,6 +28,8 @@ export interface PeerContext {
 
 /** Frames are written to the stream in batches of about this many bytes: fewer writes, and back-pressure still holds. */
 const flushBatchBytes = 8 * 1024;
+/** Ping round trips kept for the metrics between two scrapes (one ping every 2 s: over 2 minutes' worth). */
+const roundTripsKeptMax = 64;
 
 /** A snapshot of one peer's sending side, for status pages and tests. */
 export interface PeerStatus {
@@ -39,6 +41,8 @@ export interface PeerStatus {
   queuedMessages: number;
   /** Messages dropped because the queue was full, since the peer was added. */
   droppedMessages: number;
+  /** Bytes written to the peer's message streams since the peer was added. */
+  sentBytes: number;
   snapshotsInFlight: number;
 }
 
@@ -68,6 +72,9 @@ export class Peer {
   /** The last connection failed in the TLS handshake; further such failures are logged at debug only. */
   private tlsFailing = false;
   private droppedMessages = 0;
+  private sentBytes = 0;
+  /** Round-trip times of the connection's pings not yet taken by the metrics; the newest are kept. */
+  private roundTripsMs: number[] = [];
   private dropping = false;
   private readonly snapshotCancels = new Set<() => void>();
   private stopped = false;
@@ -132,12 +139,20 @@ export class Peer {
     this.connect();
   }
 
+  /** The ping round trips measured since the last call, in milliseconds (etcd's peer round-trip time). */
+  takeRoundTripsMs(): number[] {
+    const taken = this.roundTripsMs;
+    this.roundTripsMs = [];
+    return taken;
+  }
+
   status(): PeerStatus {
     return {
       connected: this.accepted,
       activeSinceMs: this.activeSinceMs,
       queuedMessages: this.queue.length,
       droppedMessages: this.droppedMessages,
+      sentBytes: this.sentBytes,
       snapshotsInFlight: this.snapshotCancels.size,
     };
   }
@@ -179,6 +194,7 @@ export class Peer {
         bytes += frame.length;
       }
       if (frames.length === 0) return;
+      this.sentBytes += bytes;
       if (!stream.write(frames.length === 1 ? frames[0]! : Buffer.concat(frames, bytes))) this.waitingForDrain = true;
     }
   }
@@ -245,9 +261,11 @@ export class Peer {
     this.pingTimer = timers.setTimeout(() => {
       if (attempt !== this.attempt) return;
       this.pingTimer = timers.setTimeout(() => fail(`ping not answered within ${limits.pingTimeoutMs} ms`), limits.pingTimeoutMs);
-      const sent = session.ping((error) => {
+      const sent = session.ping((error, durationMs) => {
         if (attempt !== this.attempt || error !== null) return;
         timers.clearTimeout(this.pingTimer);
+        this.roundTripsMs.push(durationMs);
+        if (this.roundTripsMs.length > roundTripsKeptMax) this.roundTripsMs.shift();
         this.schedulePing(session, attempt, fail);
       });
       if (!sent) fail("ping could not be sent");

@@ -34,6 +34,8 @@ export interface ReceiverContext {
    * returned function unregisters it.
    */
   trackStream(peerId: bigint, stream: http2.ServerHttp2Stream): () => void;
+  /** Counts bytes read from a peer's message stream, for the metrics. */
+  countReceived(peerId: bigint, bytes: number): void;
   /** Answers a request for another path on the peer port (the server's own endpoints); false when none matches. */
   handleOther(stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders): boolean;
 }
@@ -90,6 +92,7 @@ function readMessageStream(stream: http2.ServerHttp2Stream, from: bigint, contex
     stream.close(http2.constants.NGHTTP2_PROTOCOL_ERROR);
   };
   stream.on("data", (chunk: Buffer) => {
+    context.countReceived(from, chunk.length);
     if (failed) return;
     let messages: Message[];
     try {

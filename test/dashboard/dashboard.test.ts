@@ -57,6 +57,9 @@ describe("the dashboard in headless Chromium", { timeout: 120_000 }, () => {
     await waitFor(async () => (await page.$$("#members tbody tr")).length === 3 && (await leaderLine(page)).includes(leader.name), "three members and the leader");
     const roles = await page.$$eval("#members tbody tr", (rows) => rows.map((row) => row.getAttribute("data-role")));
     assert.deepEqual([...roles].sort(), ["follower", "follower", "leader"]);
+    // The leader pings each follower every 2 s; the page shows the mean round trip of the last ones.
+    const roundTrips = async (): Promise<string[]> => page.$$eval("#members tbody tr[data-role=follower] td:nth-child(9)", (cells) => cells.map((cell) => cell.textContent ?? ""));
+    await waitFor(async () => (await roundTrips()).every((text) => / ms$/.test(text)), "round trips from the leader to both followers", 20_000);
 
     await page.type("#prefix", "app/");
     await page.click("#browse button");

@@ -73,6 +73,35 @@ function parseMetrics(text) {
 }
 
 let previousMetrics;
+/** The leader's round-trip sums and counts by follower at the last look: { leader, sums: Map, counts: Map }. */
+let previousRoundTrips;
+
+/** The sum and count of the leader's round trips to each peer (etcd_network_peer_round_trip_time_seconds, by To). */
+function parseRoundTrips(text) {
+  const sums = new Map();
+  const counts = new Map();
+  for (const line of text.split("\n")) {
+    const match = /^etcd_network_peer_round_trip_time_seconds_(sum|count)\{[^}]*To="([0-9a-f]+)"[^}]*\} (\S+)/.exec(line);
+    if (match) (match[1] === "sum" ? sums : counts).set(match[2], Number(match[3]));
+  }
+  return { sums, counts };
+}
+
+/** The mean round trip from the leader to each follower since the last look, in ms, by hex id. */
+async function leaderRoundTrips(leaderMember) {
+  const url = leaderMember && (leaderMember.clientURLs ?? [])[0];
+  if (!url) return new Map();
+  const { sums, counts } = parseRoundTrips(await (await fetch(`${url}/metrics`)).text());
+  const means = new Map();
+  if (previousRoundTrips !== undefined && previousRoundTrips.leader === leaderMember.ID) {
+    for (const [id, count] of counts) {
+      const taken = count - (previousRoundTrips.counts.get(id) ?? 0);
+      if (taken > 0) means.set(id, ((sums.get(id) - (previousRoundTrips.sums.get(id) ?? 0)) / taken) * 1000);
+    }
+  }
+  previousRoundTrips = { leader: leaderMember.ID, sums, counts, means: means.size > 0 ? means : previousRoundTrips?.means ?? new Map() };
+  return previousRoundTrips.means;
+}
 
 async function refreshMembers() {
   const list = await post("", "/v3/cluster/member/list", {});
@@ -89,6 +118,8 @@ async function refreshMembers() {
   const votes = new Map();
   for (const id of leaders) votes.set(id, (votes.get(id) ?? 0) + 1);
   const leader = [...votes].sort((a, b) => b[1] - a[1])[0]?.[0];
+  const leaderMember = members.find((member) => member.ID === leader);
+  const roundTrips = await leaderRoundTrips(leaderMember).catch(() => new Map());
   const body = document.querySelector("#members tbody");
   body.replaceChildren();
   members.forEach((member, index) => {
@@ -105,9 +136,10 @@ async function refreshMembers() {
     cell(row, status ? status.raftIndex : "–");
     cell(row, status ? status.raftAppliedIndex : "–");
     cell(row, status ? `${formatBytes(status.dbSize)} (${formatBytes(status.dbSizeInUse ?? 0)} in use)` : "–");
+    const roundTrip = roundTrips.get(hex(member.ID));
+    cell(row, isLeader ? "" : roundTrip === undefined ? "–" : `${roundTrip.toFixed(2)} ms`);
     cell(row, status ? "up" : "unreachable", status ? "" : "down");
   });
-  const leaderMember = members.find((member) => member.ID === leader);
   document.getElementById("leader-line").textContent = leaderMember ? `Leader: ${leaderMember.name} (${hex(leaderMember.ID)})` : "No leader";
 }
 
