@@ -1,7 +1,8 @@
 import assert from "node:assert/strict";
 import { execFile, spawnSync } from "node:child_process";
+import { rmSync } from "node:fs";
 import { join } from "node:path";
-import { describe, test } from "node:test";
+import { after, describe, test } from "node:test";
 import { ConfigError, HelpRequested, loadConfig } from "../../src/server/config.js";
 import { flagsByName, type FlagSpec } from "../../src/server/flags.js";
 import { temporaryDirectory } from "../support/processes.js";
@@ -104,7 +105,9 @@ describe("etcd 3.4's flags, compared with etcd", { timeout: 180_000 }, () => {
   });
 
   test("every spelling and value form is taken or refused as etcd takes or refuses it", async () => {
-    const dataDir = join(temporaryDirectory("flag-forms"), "never-created");
+    const parent = temporaryDirectory("flag-forms");
+    after(() => rmSync(parent, { recursive: true, force: true }));
+    const dataDir = join(parent, "never-created");
     // --config-file reads a file, --version prints and exits, and --logger is the probe: each is tried in other tests.
     const cases = names.filter((name) => !["config-file", "version", "logger"].includes(name)).flatMap((name) => forms(flagsByName.get(name)!));
     cases.push(["---name=x"], ["-=x"], ["--Name=x"], ["--version=false"], ["--", "x"], ["stray"], ["-h"], ["--help=false"]);
