@@ -1,6 +1,7 @@
 import { readFileSync, statSync } from "node:fs";
 import * as net from "node:net";
 import tls from "node:tls";
+import type { ClientTlsConfig } from "../server/config.js";
 import type { Logger } from "../server/logger.js";
 import { recordClientCommonName } from "./client-identity.js";
 
@@ -21,21 +22,8 @@ import { recordClientCommonName } from "./client-identity.js";
  * connection looks at the files' metadata, and a change loads them all again
  * (files that do not load leave the ones in use, with a warning).
  */
-export interface ClientTlsOptions {
-  /** PEM certificate (chain) the port presents. */
-  certFile: string;
-  /** PEM private key of that certificate. */
-  keyFile: string;
-  /** PEM CA certificate(s) that client certificates must chain to. */
-  trustedCaFile: string | undefined;
-  clientCertAuth: boolean;
-  /** PEM certificate revocation list: client certificates it revokes are refused. */
-  crlFile: string | undefined;
-  /** A verified client certificate must be valid for this host name or IP address (its SANs). */
-  allowedHostname: string | undefined;
-  /** OpenSSL names of the TLS 1.2 cipher suites allowed, in order; empty for Node's defaults. */
-  ciphers: readonly string[];
-}
+/** The client TLS settings a port is served with: the configuration's, less how --auto-tls made the files. */
+export type ClientTlsOptions = Omit<ClientTlsConfig, "selfSigned">;
 
 /** A TLS file that cannot be read or used; the message says which and why. */
 export class ClientTlsError extends Error {

@@ -78,13 +78,18 @@ export interface PeerTlsConfig {
 
 /** The client TLS flags, checked; the files are read when the client port opens. */
 export interface ClientTlsConfig {
+  /** PEM certificate (chain) the port presents. */
   certFile: string;
+  /** PEM private key of that certificate. */
   keyFile: string;
+  /** PEM CA certificate(s) that client certificates must chain to. */
   trustedCaFile: string | undefined;
   clientCertAuth: boolean;
+  /** PEM certificate revocation list: client certificates it revokes are refused. */
   crlFile: string | undefined;
+  /** A verified client certificate must be valid for this host name or IP address (its SANs). */
   allowedHostname: string | undefined;
-  /** --cipher-suites as OpenSSL names (etcd takes Go's); empty for the defaults. */
+  /** --cipher-suites as OpenSSL names (etcd takes Go's), in order; empty for the defaults. */
   ciphers: string[];
   /**
    * --auto-tls without --cert-file and --key-file: certFile and keyFile are a
