@@ -2,11 +2,12 @@ import type * as http from "node:http";
 import { fromJson, toJson, type DescMethod, type DescService, type JsonValue } from "@bufbuild/protobuf";
 import type * as grpc from "@grpc/grpc-js";
 import { Cluster, KV, Lease, Maintenance } from "../gen/etcdserverpb/rpc_pb.js";
-import { AlarmType } from "../server/alarms.js";
 import type { Dashboard } from "../dashboard/serve.js";
 import type { EtcdMetrics } from "../metrics/etcd-metrics.js";
+import { AlarmType } from "../server/alarms.js";
 import { GrpcCode } from "../server/errors.js";
 import { clusterVersion, etcdVersion, type EtcdServer } from "../server/member.js";
+import { parseJsonExactly } from "./exact-json.js";
 
 /**
  * The HTTP/1.1 side of the client port, as etcd serves it: `/health`,
@@ -161,7 +162,7 @@ export class HttpGateway {
     try {
       // An empty (or blank) body and JSON null are the empty request, as grpc-gateway reads them.
       const text = body.toString("utf8");
-      const json = /^[ \t\r\n]*$/.test(text) ? {} : ((JSON.parse(text) as JsonValue) ?? {});
+      const json = /^[ \t\r\n]*$/.test(text) ? {} : ((parseJsonExactly(text) as JsonValue) ?? {});
       message = fromJson(route.method.input, json, { ignoreUnknownFields: true });
     } catch (error) {
       return sendError(response, GrpcCode.InvalidArgument, (error as Error).message);
