@@ -17,7 +17,7 @@ export interface GrpcServerOptions {
   maxReceiveMessageBytes: number;
   maxConcurrentStreams: number;
   /** Refuses a call before it runs, from its method path and metadata: a gRPC code and message, or undefined to admit it. */
-  admit?: (path: string, metadata: http2.IncomingHttpHeaders) => { grpcCode: number; message: string } | undefined;
+  admit?: (path: string, metadata: http2.IncomingHttpHeaders, stream: http2.ServerHttp2Stream) => { grpcCode: number; message: string } | undefined;
   /** Told of every call of a known method, for the metrics (go-grpc-prometheus's counts). */
   observer?: GrpcCallObserver;
 }
@@ -135,7 +135,7 @@ export class GrpcServer {
     }
     const observer = this.options.observer;
     observer?.started(method.labels, headers["client-api-version"] as string | undefined);
-    const refusal = this.options.admit?.(path, headers);
+    const refusal = this.options.admit?.(path, headers, stream);
     if (refusal !== undefined) {
       stream.resume();
       observer?.handled(method.labels, refusal.grpcCode, 0);

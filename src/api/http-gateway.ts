@@ -1,7 +1,7 @@
 import type * as http from "node:http";
 import { fromJson, toJson, type DescMethod, type DescService, type JsonValue } from "@bufbuild/protobuf";
 import type * as grpc from "@grpc/grpc-js";
-import { Cluster, KV, Lease, Maintenance } from "../gen/etcdserverpb/rpc_pb.js";
+import { Auth, Cluster, KV, Lease, Maintenance } from "../gen/etcdserverpb/rpc_pb.js";
 import type { Dashboard } from "../dashboard/serve.js";
 import type { EtcdMetrics } from "../metrics/etcd-metrics.js";
 import { AlarmType } from "../server/alarms.js";
@@ -31,6 +31,23 @@ const gatewayPaths: ReadonlyArray<[string, DescService, string]> = [
   ["cluster/member/list", Cluster, "memberList"],
   ["maintenance/alarm", Maintenance, "alarm"],
   ["maintenance/status", Maintenance, "status"],
+  ["auth/enable", Auth, "authEnable"],
+  ["auth/disable", Auth, "authDisable"],
+  ["auth/status", Auth, "authStatus"],
+  ["auth/authenticate", Auth, "authenticate"],
+  ["auth/user/add", Auth, "userAdd"],
+  ["auth/user/get", Auth, "userGet"],
+  ["auth/user/list", Auth, "userList"],
+  ["auth/user/delete", Auth, "userDelete"],
+  ["auth/user/changepw", Auth, "userChangePassword"],
+  ["auth/user/grant", Auth, "userGrantRole"],
+  ["auth/user/revoke", Auth, "userRevokeRole"],
+  ["auth/role/add", Auth, "roleAdd"],
+  ["auth/role/get", Auth, "roleGet"],
+  ["auth/role/list", Auth, "roleList"],
+  ["auth/role/delete", Auth, "roleDelete"],
+  ["auth/role/grant", Auth, "roleGrantPermission"],
+  ["auth/role/revoke", Auth, "roleRevokePermission"],
 ];
 
 /** grpc-gateway's HTTP status for each gRPC code. */
@@ -98,7 +115,7 @@ export class HttpGateway {
     if (request.method !== "POST") return send(response, 405, "text/plain; charset=utf-8", "Method Not Allowed\n");
     this.readBody(request, (body) => {
       if (body === undefined) return sendError(response, GrpcCode.ResourceExhausted, "etcdserver: request is too large");
-      this.call(route, body, response);
+      this.call(route, body, request, response);
     });
   }
 
@@ -157,7 +174,7 @@ export class HttpGateway {
     request.on("end", () => done(refused ? undefined : Buffer.concat(chunks)));
   }
 
-  private call(route: Route, body: Buffer, response: http.ServerResponse): void {
+  private call(route: Route, body: Buffer, httpRequest: http.IncomingMessage, response: http.ServerResponse): void {
     let message: unknown;
     try {
       // An empty (or blank) body and JSON null are the empty request, as grpc-gateway reads them.
@@ -167,7 +184,8 @@ export class HttpGateway {
     } catch (error) {
       return sendError(response, GrpcCode.InvalidArgument, (error as Error).message);
     }
-    const call = { request: message, metadata: {} } as unknown as grpc.ServerUnaryCall<unknown, unknown>;
+    // grpc-gateway hands the Authorization header on as the token; the connection tells the client certificate.
+    const call = { request: message, metadata: { token: httpRequest.headers.authorization }, source: httpRequest } as unknown as grpc.ServerUnaryCall<unknown, unknown>;
     route.handler(call, (error, result) => {
       if (error !== null && error !== undefined) return sendError(response, error.code ?? GrpcCode.Unknown, error.details ?? String(error));
       const json = toJson(route.method.output, result as never, { useProtoFieldName: true });

@@ -1,6 +1,7 @@
 import type * as grpc from "@grpc/grpc-js";
 import type { CompactionRequest, DeleteRangeRequest, PutRequest, RangeRequest, TxnRequest } from "../gen/etcdserverpb/rpc_pb.js";
 import type { EtcdServer } from "../server/member.js";
+import { authInfoOf } from "./auth-info.js";
 import { unary } from "./grpc.js";
 import { fillHeader } from "./header.js";
 import { checkDeleteRequest, checkPutRequest, checkRangeRequest, checkTxnRequest } from "./validate.js";
@@ -8,22 +9,22 @@ import { checkDeleteRequest, checkPutRequest, checkRangeRequest, checkTxnRequest
 /** etcd's KV service: validate, hand to the member, complete the header. */
 export function kvService(server: EtcdServer): grpc.UntypedServiceImplementation {
   return {
-    range: unary(async (request: RangeRequest) => {
+    range: unary(async (request: RangeRequest, call) => {
       checkRangeRequest(request);
-      return fillHeader(server, await server.range(request));
+      return fillHeader(server, await server.range(request, authInfoOf(server, call)));
     }),
-    put: unary(async (request: PutRequest) => {
+    put: unary(async (request: PutRequest, call) => {
       checkPutRequest(request);
-      return fillHeader(server, await server.put(request));
+      return fillHeader(server, await server.put(request, authInfoOf(server, call)));
     }),
-    deleteRange: unary(async (request: DeleteRangeRequest) => {
+    deleteRange: unary(async (request: DeleteRangeRequest, call) => {
       checkDeleteRequest(request);
-      return fillHeader(server, await server.deleteRange(request));
+      return fillHeader(server, await server.deleteRange(request, authInfoOf(server, call)));
     }),
-    txn: unary(async (request: TxnRequest) => {
+    txn: unary(async (request: TxnRequest, call) => {
       checkTxnRequest(request, server.config.maxTxnOps);
-      return fillHeader(server, await server.txn(request));
+      return fillHeader(server, await server.txn(request, authInfoOf(server, call)));
     }),
-    compact: unary(async (request: CompactionRequest) => fillHeader(server, await server.compact(request))),
+    compact: unary(async (request: CompactionRequest, call) => fillHeader(server, await server.compact(request, authInfoOf(server, call)))),
   };
 }

@@ -14,6 +14,7 @@ import { AlarmType } from "../server/alarms.js";
 import { toEtcdError } from "../server/applier.js";
 import * as errors from "../server/errors.js";
 import { etcdVersion, type EtcdServer } from "../server/member.js";
+import { authInfoOf } from "./auth-info.js";
 import { unary } from "./grpc.js";
 import { fillHeader } from "./header.js";
 
@@ -56,6 +57,6 @@ export function maintenanceService(server: EtcdServer): grpc.UntypedServiceImple
       return fillHeader(server, create(MoveLeaderResponseSchema));
     }),
     // etcd 3.4 leaves the header of alarm responses out.
-    alarm: unary((request: AlarmRequest) => server.alarm(request)),
+    alarm: unary((request: AlarmRequest, call) => server.alarm(request, authInfoOf(server, call))),
   };
 }

@@ -5,13 +5,15 @@ import * as net from "node:net";
 import tls from "node:tls";
 import type { DescService } from "@bufbuild/protobuf";
 import type * as grpc from "@grpc/grpc-js";
-import { Cluster, KV, Lease, Maintenance } from "../gen/etcdserverpb/rpc_pb.js";
+import { Auth, Cluster, KV, Lease, Maintenance } from "../gen/etcdserverpb/rpc_pb.js";
 import * as errors from "../server/errors.js";
 import { Dashboard } from "../dashboard/serve.js";
 import { instrumentMember } from "../server/metrics-wiring.js";
 import type { EtcdServer } from "../server/member.js";
 import { recordClientCommonName } from "./client-identity.js";
 import { createClientTlsServer, verifiedCommonName, type ClientTlsLayer, type ClientTlsServerOptions } from "./client-tls.js";
+import { authService } from "./auth.js";
+import { authInfoOf } from "./auth-info.js";
 import { clusterService } from "./cluster.js";
 import { serviceDefinition } from "./grpc.js";
 import { GrpcServer, listenOn } from "./grpc-server.js";
@@ -60,7 +62,7 @@ export class ClientServer {
     this.grpcServer = new GrpcServer({
       maxReceiveMessageBytes: config.maxRequestBytes + grpcOverheadBytes,
       maxConcurrentStreams: config.maxConcurrentStreams,
-      admit: (path, metadata) => admitCall(member, path, metadata),
+      admit: (path, metadata, stream) => admitCall(member, path, metadata, stream),
       observer: metrics.grpc,
     });
     const implementations = new Map<DescService, grpc.UntypedServiceImplementation>([
@@ -68,6 +70,7 @@ export class ClientServer {
       [Maintenance, maintenanceService(member)],
       [Lease, leaseService(member)],
       [Cluster, clusterService(member)],
+      [Auth, authService(member)],
     ]);
     for (const [service, implementation] of implementations) this.grpcServer.addService(serviceDefinition(service), implementation);
     this.grpcServer.addService(watchServiceDefinition(), this.watchHub.service());
@@ -191,8 +194,31 @@ const learnerPaths = new Set(["/etcdserverpb.Maintenance/Status", "/etcdserverpb
  * once by a member without a leader, and a learner serves only status and
  * serializable ranges.
  */
-function admitCall(member: EtcdServer, path: string, metadata: http2.IncomingHttpHeaders): errors.EtcdError | undefined {
+function admitCall(member: EtcdServer, path: string, metadata: http2.IncomingHttpHeaders, stream: http2.ServerHttp2Stream): errors.EtcdError | undefined {
   if (metadata["hasleader"] === "true" && member.leaderId === 0n) return errors.ErrNoLeader;
   if (member.isLearner && !learnerPaths.has(path)) return errors.ErrNotSupportedForLearner;
+  if (adminPaths.has(path) && member.authStore.isEnabled) {
+    try {
+      member.authStore.checkAdmin(authInfoOf(member, { metadata, source: stream }));
+    } catch (error) {
+      if (!(error instanceof errors.EtcdError)) throw error;
+      // etcd's maintenance service hands the auth store's own error to gRPC unconverted: code Unknown, "auth: …".
+      return path.startsWith("/etcdserverpb.Maintenance/") ? new errors.EtcdError(errors.GrpcCode.Unknown, error.message.replace(/^etcdserver: /, "auth: ")) : error;
+    }
+  }
   return undefined;
 }
+
+/** Calls only a user with the root role may make once auth is on (etcd's maintenance and membership checks). */
+const adminPaths = new Set([
+  "/etcdserverpb.Maintenance/Defragment",
+  "/etcdserverpb.Maintenance/Snapshot",
+  "/etcdserverpb.Maintenance/Hash",
+  "/etcdserverpb.Maintenance/HashKV",
+  "/etcdserverpb.Maintenance/MoveLeader",
+  "/etcdserverpb.Maintenance/Downgrade",
+  "/etcdserverpb.Cluster/MemberAdd",
+  "/etcdserverpb.Cluster/MemberRemove",
+  "/etcdserverpb.Cluster/MemberUpdate",
+  "/etcdserverpb.Cluster/MemberPromote",
+]);

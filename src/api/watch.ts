@@ -10,12 +10,16 @@ import {
 import { keyToString, rangeEndToString } from "../mvcc/keys.js";
 import { watchLimits } from "../mvcc/watch/limits.js";
 import { encodeEvent, encodeResponse, eventFieldBytes, responseOverheadBytes, type EncodedResponseFields } from "../mvcc/watch/wire.js";
+import { authInfoOf } from "./auth-info.js";
+import { EtcdError, ErrPermissionDenied } from "../server/errors.js";
 import { WatchableStore, WatchError, type WatcherResponse, type WatchSink, type WatchStream } from "../mvcc/watchable-store.js";
 import type { EtcdServer } from "../server/member.js";
 import { serviceDefinition } from "./grpc.js";
 
 /** The watch id of responses that belong to no watcher (a failed create, a stream-wide progress response). */
 const noWatchId = -1;
+/** The cancel reason etcd gives a watch its user may not read: the gRPC status, as Go prints it. */
+const watchPermissionDenied = `rpc error: code = PermissionDenied desc = ${ErrPermissionDenied.message}`;
 
 /** Watch responses may exceed --max-request-bytes by this much before etcd fragments them. */
 const fragmentOverheadBytes = 512 * 1024;
@@ -166,6 +170,10 @@ class WatchSession implements WatchSink {
   }
 
   private create(request: WatchCreateRequest): void {
+    if (!this.permitted(request)) {
+      this.control({ watchId: Number(request.watchId), created: true, canceled: true, cancelReason: watchPermissionDenied });
+      return;
+    }
     const key = request.key.length === 0 ? "\0" : keyToString(request.key);
     let id: number;
     try {
@@ -212,6 +220,17 @@ class WatchSession implements WatchSink {
     for (const [id, due] of this.progressDue) {
       if (due) this.stream.requestProgress(id);
       this.progressDue.set(id, true);
+    }
+  }
+
+  /** etcd's isWatchPermitted: read permission on the range, for the stream's user (token or certificate). */
+  private permitted(request: WatchCreateRequest): boolean {
+    try {
+      this.server.authStore.checkKeys(authInfoOf(this.server, this.call), "read", request.key, request.rangeEnd);
+      return true;
+    } catch (error) {
+      if (error instanceof EtcdError) return false;
+      throw error;
     }
   }
 

@@ -3,8 +3,8 @@ import { join } from "node:path";
 import { open, type Database, type RootDatabase, type Transaction } from "lmdb";
 
 /** The buckets of the backend, as in etcd's bbolt file. */
-export type BucketName = "key" | "meta" | "lease" | "alarm" | "members" | "members_removed" | "auth";
-export const bucketNames: readonly BucketName[] = ["key", "meta", "lease", "alarm", "members", "members_removed", "auth"];
+export type BucketName = "key" | "meta" | "lease" | "alarm" | "members" | "members_removed" | "auth" | "authUsers" | "authRoles";
+export const bucketNames: readonly BucketName[] = ["key", "meta", "lease", "alarm", "members", "members_removed", "auth", "authUsers", "authRoles"];
 
 export interface BackendOptions {
   /** Directory of the LMDB environment (it holds data.mdb and lock.mdb). */

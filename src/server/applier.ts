@@ -36,15 +36,18 @@ import { StoreError } from "../mvcc/errors.js";
 import { keyToString, rangeEndToString } from "../mvcc/keys.js";
 import type { KvStore, WriteTransaction } from "../mvcc/store.js";
 import type { Alarms } from "./alarms.js";
+import type { AuthApplied, AuthApplier, AuthApplyResponse } from "./auth-applier.js";
 import * as errors from "./errors.js";
 import { executeRange, toKeyValueMessage, type RangeView } from "./range.js";
 import { checkAlongPath, compareToPath, executeAlongPath, isTxnReadOnly } from "./txn.js";
 
-export type ApplyResponse = PutResponse | DeleteRangeResponse | TxnResponse | CompactionResponse | LeaseGrantResponse | LeaseRevokeResponse | LeaseCheckpointResponse | AlarmResponse;
+export type ApplyResponse = PutResponse | DeleteRangeResponse | TxnResponse | CompactionResponse | LeaseGrantResponse | LeaseRevokeResponse | LeaseCheckpointResponse | AlarmResponse | AuthApplyResponse;
 
 export interface ApplyResult {
   response?: ApplyResponse;
   error?: errors.EtcdError;
+  /** For an Authenticate entry: the user and auth revision a token is for. */
+  authenticated?: AuthApplied["authenticated"];
   /** For a compaction: settles when its records have left the backend. */
   physical?: Promise<void>;
 }
@@ -61,10 +64,15 @@ export class Applier {
     private readonly lessor: Lessor,
     private readonly alarms: Alarms,
     private readonly minLeaseTtlSeconds: number,
+    private readonly auth: AuthApplier,
   ) {}
 
-  apply(request: InternalRaftRequest): ApplyResult {
+  /** Applies one entry's request; `index` is the entry's. */
+  apply(request: InternalRaftRequest, index: number): ApplyResult {
     try {
+      this.auth.check(request);
+      const applied = this.auth.apply(request, index);
+      if (applied !== undefined) return applied;
       if (request.put !== undefined) return { response: this.standalone((txn) => this.put(txn, request.put!)) };
       if (request.deleteRange !== undefined) return { response: this.standalone((txn) => this.deleteRange(txn, request.deleteRange!)) };
       if (request.txn !== undefined) return { response: this.txn(request.txn) };

@@ -45,6 +45,12 @@ export interface ServerConfig {
   metrics: "basic" | "extensive";
   /** Origins given CORS headers on the HTTP side of the client port (etcd's --cors); `*` for any. */
   cors: string[];
+  /** --auth-token: `simple`, or `jwt,...` with etcd's options (sign-method, pub-key, priv-key, ttl). */
+  authToken: string;
+  /** --auth-token-ttl: how long a simple token lives without use. */
+  authTokenTtlSeconds: number;
+  /** --bcrypt-cost: the cost of the password hashes made for new and changed passwords. */
+  bcryptCost: number;
   /** Serve the dashboard at /dashboard (tetcd's own --dashboard, on by default). */
   dashboard: boolean;
   /** Extra listeners serving only /metrics and /health. */
@@ -215,6 +221,9 @@ function buildConfig(values: FlagValues): ServerConfig {
     listenMetricsUrls: parseUrls(get("listen-metrics-urls")),
     cors: splitList(get("cors")),
     dashboard: bool("dashboard"),
+    authToken: authTokenOption(get("auth-token")),
+    authTokenTtlSeconds: integer("auth-token-ttl"),
+    bcryptCost: integer("bcrypt-cost"),
     peerTls: peerTlsConfig(get),
     clientTls: undefined,
   };
@@ -308,6 +317,14 @@ function checkCluster(config: ServerConfig): void {
       if (url.startsWith("https:")) throw new ConfigError(`TLS peer URL ${url} without --peer-cert-file and --peer-key-file is not supported yet by tetcd`);
     }
   }
+}
+
+/** --auth-token: etcd's `simple`; `jwt` tokens are not built yet. */
+function authTokenOption(text: string): string {
+  const kind = text.split(",")[0];
+  if (kind === "jwt") throw new ConfigError("--auth-token=jwt is not supported yet by tetcd");
+  if (kind !== "simple") throw new ConfigError(`unknown token type: ${text}`);
+  return kind;
 }
 
 /** etcd's defaults stand for a setting left at zero or below. */

@@ -40,6 +40,7 @@ export async function startWithConfig(config: ServerConfig, logger: Logger): Pro
   try {
     // TLS files are read before the member starts: a missing or bad one stops the start.
     const clientTls = config.clientTls === undefined ? undefined : prepareClientTls(config.clientTls, logger);
+    if (config.authToken === "simple") logger.warn("simple token is not cryptographically signed", undefined, "auth: simple token is not cryptographically signed");
     server = await EtcdServer.start(config, logger);
     // The client port listens before the readiness lines: test rigs connect as soon as they read them.
     clients = new ClientServer(server, clientTls);

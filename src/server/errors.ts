@@ -73,3 +73,22 @@ export const ErrTimeoutLeaderTransfer = error(GrpcCode.Unavailable, "etcdserver:
 export const ErrUnhealthy = error(GrpcCode.Unavailable, "etcdserver: unhealthy cluster");
 /** What etcd answers for a proposal that found no leader to take it before its deadline: the context's own error, unmapped. */
 export const ErrProposalDeadline = error(GrpcCode.Unknown, "context deadline exceeded");
+
+// Auth (etcd's rpctypes).
+export const ErrRootUserNotExist = error(GrpcCode.FailedPrecondition, "etcdserver: root user does not exist");
+export const ErrRootRoleNotExist = error(GrpcCode.FailedPrecondition, "etcdserver: root user does not have root role");
+export const ErrUserAlreadyExist = error(GrpcCode.FailedPrecondition, "etcdserver: user name already exists");
+export const ErrUserEmpty = error(GrpcCode.InvalidArgument, "etcdserver: user name is empty");
+export const ErrUserNotFound = error(GrpcCode.FailedPrecondition, "etcdserver: user name not found");
+export const ErrRoleAlreadyExist = error(GrpcCode.FailedPrecondition, "etcdserver: role name already exists");
+export const ErrRoleNotFound = error(GrpcCode.FailedPrecondition, "etcdserver: role name not found");
+export const ErrRoleEmpty = error(GrpcCode.InvalidArgument, "etcdserver: role name is empty");
+export const ErrAuthFailed = error(GrpcCode.InvalidArgument, "etcdserver: authentication failed, invalid user ID or password");
+export const ErrPermissionDenied = error(GrpcCode.PermissionDenied, "etcdserver: permission denied");
+export const ErrRoleNotGranted = error(GrpcCode.FailedPrecondition, "etcdserver: role is not granted to the user");
+export const ErrPermissionNotGranted = error(GrpcCode.FailedPrecondition, "etcdserver: permission is not granted to the role");
+export const ErrAuthNotEnabled = error(GrpcCode.FailedPrecondition, "etcdserver: authentication is not enabled");
+export const ErrInvalidAuthToken = error(GrpcCode.Unauthenticated, "etcdserver: invalid auth token");
+export const ErrInvalidAuthMgmt = error(GrpcCode.InvalidArgument, "etcdserver: invalid auth management");
+export const ErrAuthOldRevision = error(GrpcCode.InvalidArgument, "etcdserver: revision of auth store is old");
+export const ErrNoPasswordUser = error(GrpcCode.InvalidArgument, "etcdserver: authentication failed, password was given for no password user");

@@ -88,9 +88,9 @@ export const flagSpecs: readonly FlagSpec[] = [
   flag("cors", "urls", "*"),
   flag("host-whitelist", "string", "*", false),
   // Auth
-  flag("auth-token", "string", "simple", false),
-  flag("bcrypt-cost", "uint", "10", false),
-  flag("auth-token-ttl", "uint", "300", false),
+  flag("auth-token", "string", "simple"),
+  flag("bcrypt-cost", "uint", "10"),
+  flag("auth-token-ttl", "uint", "300"),
   // Profiling and monitoring
   flag("enable-pprof", "bool", "false", false),
   flag("metrics", "string", "basic"),

@@ -40,6 +40,9 @@ import type { ServerConfig } from "./config.js";
 import * as errors from "./errors.js";
 import { IdGenerator } from "./ids.js";
 import type { Logger } from "./logger.js";
+import { AuthApplier } from "./auth-applier.js";
+import { SimpleTokens } from "../auth/simple-tokens.js";
+import type { AuthInfo, AuthStore } from "../auth/auth-store.js";
 import { executeRange } from "./range.js";
 import { isTxnReadOnly, isTxnSerializable, compareToPath, executeAlongPath } from "./txn.js";
 import { quotaCost } from "./quota.js";
@@ -81,6 +84,9 @@ export class EtcdServer {
   readonly clusterId: bigint;
   private readonly storage: MemberStorage;
   private readonly applier: Applier;
+  /** Simple tokens, assigned by applying Authenticate entries. */
+  readonly authTokens: SimpleTokens;
+  private readonly authApplier: AuthApplier;
   readonly raft: RaftNode;
   /** The peer transport; the metrics read its counts. */
   readonly transport: PeerTransport;
@@ -127,7 +133,9 @@ export class EtcdServer {
     // etcd's minimum lease TTL: one and a half election timeouts, in whole ticks, rounded up to seconds.
     const electionTicks = Math.floor(config.electionTimeoutMs / config.heartbeatIntervalMs);
     const minLeaseTtlSeconds = Math.ceil((Math.floor((3 * electionTicks) / 2) * config.heartbeatIntervalMs) / 1000);
-    this.applier = new Applier(storage.store, storage.lessor, storage.alarms, minLeaseTtlSeconds);
+    this.authTokens = new SimpleTokens(config.authTokenTtlSeconds * 1000);
+    this.authApplier = new AuthApplier(storage.auth, storage.lessor, this.authTokens);
+    this.applier = new Applier(storage.store, storage.lessor, storage.alarms, minLeaseTtlSeconds, this.authApplier);
     this.ids = new IdGenerator(this.memberId, Date.now());
     this.appliedIndex = storage.store.consistentIndex();
     this.requestTimeoutMs = 5000 + 2 * config.electionTimeoutMs;
@@ -245,6 +253,11 @@ export class EtcdServer {
     return this.storage.wal;
   }
 
+  /** Users, roles and permissions (etcd's auth store). */
+  get authStore(): AuthStore {
+    return this.storage.auth;
+  }
+
   get backend() {
     return this.storage.backend;
   }
@@ -279,29 +292,32 @@ export class EtcdServer {
     return this.transport.peerStatus(id)?.activeSinceMs;
   }
 
-  async range(request: RangeRequest): Promise<RangeResponse> {
+  /** `auth`: who asks, for the permission checks when auth is on (etcd's AuthInfo); none for the member's own requests. */
+  async range(request: RangeRequest, auth?: AuthInfo): Promise<RangeResponse> {
     if (!request.serializable) await this.linearizableRead();
+    this.storage.auth.checkKeys(auth, "read", request.key, request.rangeEnd);
     return this.withStoreErrors(() => executeRange(this.store, request));
   }
 
-  put(request: PutRequest): Promise<PutResponse> {
-    return this.proposeChecked(raftRequest({ put: request })) as Promise<PutResponse>;
+  put(request: PutRequest, auth?: AuthInfo): Promise<PutResponse> {
+    return this.proposeChecked(raftRequest({ put: request }), auth) as Promise<PutResponse>;
   }
 
-  deleteRange(request: DeleteRangeRequest): Promise<DeleteRangeResponse> {
-    return this.propose(raftRequest({ deleteRange: request })) as Promise<DeleteRangeResponse>;
+  deleteRange(request: DeleteRangeRequest, auth?: AuthInfo): Promise<DeleteRangeResponse> {
+    return this.propose(raftRequest({ deleteRange: request }), auth) as Promise<DeleteRangeResponse>;
   }
 
-  async txn(request: TxnRequest): Promise<TxnResponse> {
+  async txn(request: TxnRequest, auth?: AuthInfo): Promise<TxnResponse> {
     if (isTxnReadOnly(request)) {
       if (!isTxnSerializable(request)) await this.linearizableRead();
+      if (this.storage.auth.isEnabled) this.authApplier.checkTxn(auth ?? { username: "", revision: 0 }, request);
       return this.withStoreErrors(() => this.readOnlyTxn(request));
     }
-    return this.proposeChecked(raftRequest({ txn: request })) as Promise<TxnResponse>;
+    return this.proposeChecked(raftRequest({ txn: request }), auth) as Promise<TxnResponse>;
   }
 
-  async compact(request: CompactionRequest): Promise<CompactionResponse> {
-    const result = await this.proposeForResult(raftRequest({ compaction: request }));
+  async compact(request: CompactionRequest, auth?: AuthInfo): Promise<CompactionResponse> {
+    const result = await this.proposeForResult(raftRequest({ compaction: request }), auth);
     if (request.physical && result.physical !== undefined) await result.physical;
     return this.unwrap(result) as CompactionResponse;
   }
@@ -311,12 +327,12 @@ export class EtcdServer {
     return this.proposeChecked(raftRequest({ leaseGrant: request })) as Promise<LeaseGrantResponse>;
   }
 
-  leaseRevoke(request: LeaseRevokeRequest): Promise<LeaseRevokeResponse> {
-    return this.propose(raftRequest({ leaseRevoke: request })) as Promise<LeaseRevokeResponse>;
+  leaseRevoke(request: LeaseRevokeRequest, auth?: AuthInfo): Promise<LeaseRevokeResponse> {
+    return this.propose(raftRequest({ leaseRevoke: request }), auth) as Promise<LeaseRevokeResponse>;
   }
 
-  alarm(request: AlarmRequest): Promise<AlarmResponse> {
-    return this.propose(raftRequest({ alarm: request })) as Promise<AlarmResponse>;
+  alarm(request: AlarmRequest, auth?: AuthInfo): Promise<AlarmResponse> {
+    return this.propose(raftRequest({ alarm: request }), auth) as Promise<AlarmResponse>;
   }
 
   /** Waits until every write acknowledged before the call is visible locally. */
@@ -366,7 +382,7 @@ export class EtcdServer {
   }
 
   /** Proposes a request that adds data: refused, and the NOSPACE alarm raised, past the backend quota. */
-  private async proposeChecked(request: InternalRaftRequest): Promise<ApplyResponse> {
+  private async proposeChecked(request: InternalRaftRequest, auth?: AuthInfo): Promise<ApplyResponse> {
     const costBytes = quotaCost(request);
     // Measured in pages in use, which compaction frees: with no defragmentation
     // yet, the file itself never shrinks, and a quota on it could never be met again.
@@ -379,19 +395,20 @@ export class EtcdServer {
       }
       throw errors.ErrNoSpace;
     }
-    return this.propose(request);
+    return this.propose(request, auth);
   }
 
-  /** Proposes a request through the log and resolves with its response once applied here. */
-  async propose(request: InternalRaftRequest): Promise<ApplyResponse> {
-    return this.unwrap(await this.proposeForResult(request));
+  /** Proposes a request through the log and resolves with its response once applied here; `auth` as for range. */
+  async propose(request: InternalRaftRequest, auth?: AuthInfo): Promise<ApplyResponse> {
+    return this.unwrap(await this.proposeForResult(request, auth));
   }
 
-  private proposeForResult(request: InternalRaftRequest): Promise<ApplyResult> {
+  /** Like `propose`, with the whole result of the apply. */
+  proposeForResult(request: InternalRaftRequest, auth?: AuthInfo): Promise<ApplyResult> {
     if (this.failure !== undefined) return Promise.reject(errors.ErrStopped);
     if (this.raft.commitIndex > this.appliedIndex + maxAppliedLag) return Promise.reject(errors.ErrTooManyRequests);
     const id = this.ids.generate();
-    request.header = create(RequestHeaderSchema, { ID: id });
+    request.header = create(RequestHeaderSchema, { ID: id, username: auth?.username ?? "", authRevision: BigInt(auth?.revision ?? 0) });
     const data = toBinary(InternalRaftRequestSchema, request);
     if (data.length > this.config.maxRequestBytes) return Promise.reject(errors.ErrRequestTooLarge);
     return this.waitFor(id, () => this.raft.propose(data));
@@ -489,7 +506,7 @@ export class EtcdServer {
       if (entry.type === EntryType.EntryNormal) {
         if (entry.data.length > 0) {
           const request = fromBinary(InternalRaftRequestSchema, entry.data);
-          const result = request.clusterMemberAttrSet !== undefined ? this.confChanges.setAttributes(request.clusterMemberAttrSet) : this.applier.apply(request);
+          const result = request.clusterMemberAttrSet !== undefined ? this.confChanges.setAttributes(request.clusterMemberAttrSet) : this.applier.apply(request, entry.index);
           const id = request.header?.ID ?? 0n;
           if (this.waiters.has(id)) results.push([id, result]);
         }
@@ -528,6 +545,7 @@ export class EtcdServer {
     this.store.reload();
     this.storage.membership.reload();
     this.storage.alarms.reload();
+    this.storage.auth.reload();
     this.appliedIndex = snapshot.metadata.index;
     this.confChanges.syncPeers();
     this.resolveApplyWaiters();

@@ -1,4 +1,5 @@
 import { mkdirSync } from "node:fs";
+import { AuthStore } from "../auth/auth-store.js";
 import { join } from "node:path";
 import { Lessor } from "../lease/lessor.js";
 import { decodeConfState, encodeConfState, type ConfState } from "../raft/index.js";
@@ -17,6 +18,7 @@ export interface MemberStorage {
   lessor: Lessor;
   alarms: Alarms;
   membership: Membership;
+  auth: AuthStore;
   wal: Wal;
   /** The raft state the WAL holds. */
   walState: WalState;
@@ -52,10 +54,11 @@ export function openStorage(config: ServerConfig): MemberStorage {
   const store = new KvStore(backend, lessor, config.compactionBatchLimit);
   const alarms = new Alarms(backend);
   const membership = new Membership(backend);
+  const auth = new AuthStore(backend);
   const { wal, records } = Wal.open(walDirectory);
   const stored = backend.get("meta", memberMetaKey);
   const backendIds = stored === undefined ? undefined : { memberId: stored.readBigUInt64BE(0), clusterId: stored.readBigUInt64BE(8) };
-  return { backend, store, lessor, alarms, membership, wal, walState: replayWal(records), backendIds };
+  return { backend, store, lessor, alarms, membership, auth, wal, walState: replayWal(records), backendIds };
 }
 
 /** Records the member's ids in the backend too; inside a backend write. */
