@@ -27,11 +27,15 @@ export class ServiceClient {
     init: MessageInitShape<Input>,
     _output?: Output,
     timeoutMs?: number,
+    /** Metadata sent with the call, e.g. `{ token }`. */
+    metadata: Record<string, string> = {},
   ): Promise<CallResult<MessageShape<Output>>> {
     const request = create(input, init);
     const options: grpc.CallOptions = timeoutMs === undefined ? {} : { deadline: Date.now() + timeoutMs };
+    const sent = new grpc.Metadata();
+    for (const [key, value] of Object.entries(metadata)) sent.set(key, value);
     return new Promise((resolve) => {
-      (this.client[method] as unknown as (request: unknown, metadata: grpc.Metadata, options: grpc.CallOptions, callback: Parameters<UnaryMethod>[1]) => void).call(this.client, request, new grpc.Metadata(), options, (error, response) => {
+      (this.client[method] as unknown as (request: unknown, metadata: grpc.Metadata, options: grpc.CallOptions, callback: Parameters<UnaryMethod>[1]) => void).call(this.client, request, sent, options, (error, response) => {
         if (error) resolve({ ok: false, code: error.code, message: error.details });
         else resolve({ ok: true, response: response as MessageShape<Output> });
       });
