@@ -8,13 +8,18 @@ import { clientCommonName, type ClientCallSource } from "./client-identity.js";
  * `Authorization` header), whose user must still hold a valid token; else,
  * with --client-cert-auth, the common name of the verified client
  * certificate; else nobody, which auth refuses once it is on. The revision is
- * the auth store's when the call was read, so that a change of auth between
- * here and the apply of the call's entry makes it retry.
+ * the auth store's when the call was read (a JWT token's own, when it was
+ * made), so that a change of auth since makes the call retry.
  */
-export function authInfoOf(server: EtcdServer, call: unknown): AuthInfo {
+export async function authInfoOf(server: EtcdServer, call: unknown): Promise<AuthInfo> {
   const revision = server.authStore.currentRevision;
   const token = tokenOf(call);
   if (token !== undefined) {
+    if (server.jwtTokens !== undefined) {
+      const info = await server.jwtTokens.info(token);
+      if (info === undefined) throw errors.ErrInvalidAuthToken;
+      return info;
+    }
     const username = server.authTokens.username(token);
     if (username === undefined) throw errors.ErrInvalidAuthToken;
     return { username, revision };

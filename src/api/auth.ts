@@ -32,7 +32,7 @@ export function authService(server: EtcdServer): grpc.UntypedServiceImplementati
     const response = (await server.propose(create(InternalRaftRequestSchema, init), info)) as { header?: ResponseHeader };
     return fillHeader(server, response);
   };
-  const passthrough = (field: keyof RaftRequestInit) => unary((request: object, call: unknown) => propose({ [field]: request } as RaftRequestInit, authInfoOf(server, call)));
+  const passthrough = (field: keyof RaftRequestInit) => unary(async (request: object, call: unknown) => propose({ [field]: request } as RaftRequestInit, await authInfoOf(server, call)));
   return {
     authEnable: passthrough("authEnable"),
     authDisable: passthrough("authDisable"),
@@ -42,13 +42,13 @@ export function authService(server: EtcdServer): grpc.UntypedServiceImplementati
     }),
     authenticate: unary((request: AuthenticateRequest) => authenticate(server, request)),
     userAdd: unary(async (request: AuthUserAddRequest, call: unknown) => {
-      const info = authInfoOf(server, call);
+      const info = await authInfoOf(server, call);
       const noPassword = request.options?.noPassword ?? false;
       const hashedPassword = noPassword ? "" : await hashPassword(request.password, server.config.bcryptCost);
       return propose({ authUserAdd: { name: request.name, options: request.options, hashedPassword } }, info);
     }),
     userChangePassword: unary(async (request: AuthUserChangePasswordRequest, call: unknown) => {
-      const info = authInfoOf(server, call);
+      const info = await authInfoOf(server, call);
       const hashedPassword = await hashPassword(request.password, server.config.bcryptCost);
       return propose({ authUserChangePassword: { name: request.name, hashedPassword } }, info);
     }),
@@ -66,12 +66,17 @@ export function authService(server: EtcdServer): grpc.UntypedServiceImplementati
   };
 }
 
-/** etcd's Authenticate: the password is checked here, then an entry assigns the token on every member. */
+/** etcd's Authenticate: the password is checked here, then an entry assigns the token (or fixes the revision a JWT token is signed with). */
 async function authenticate(server: EtcdServer, request: AuthenticateRequest): Promise<AuthenticateResponse> {
   const store = server.authStore;
   if (!store.isEnabled) throw errors.ErrAuthNotEnabled;
   const user = store.user(request.name);
   if (user === undefined || user.options?.noPassword === true || !(await passwordMatches(request.password, user.password))) throw errors.ErrAuthFailed;
-  const response = await server.propose(create(InternalRaftRequestSchema, { authenticate: { name: request.name, simpleToken: SimpleTokens.prefix() } }));
-  return fillHeader(server, response as AuthenticateResponse);
+  // A simple token's random part is chosen here and completed by the entry; a JWT token is signed here once the entry is applied.
+  const jwt = server.jwtTokens;
+  const result = await server.proposeForResult(create(InternalRaftRequestSchema, { authenticate: { name: request.name, simpleToken: jwt === undefined ? SimpleTokens.prefix() : "" } }));
+  if (result.error !== undefined) throw result.error;
+  const response = result.response as AuthenticateResponse;
+  if (jwt !== undefined && result.authenticated !== undefined) response.token = await jwt.sign(result.authenticated.username, result.authenticated.revision);
+  return fillHeader(server, response);
 }

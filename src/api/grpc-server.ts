@@ -17,9 +17,15 @@ export interface GrpcServerOptions {
   maxReceiveMessageBytes: number;
   maxConcurrentStreams: number;
   /** Refuses a call before it runs, from its method path and metadata: a gRPC code and message, or undefined to admit it. */
-  admit?: (path: string, metadata: http2.IncomingHttpHeaders, stream: http2.ServerHttp2Stream) => { grpcCode: number; message: string } | undefined;
+  admit?: (path: string, metadata: http2.IncomingHttpHeaders, stream: http2.ServerHttp2Stream) => Refusal | undefined | Promise<Refusal | undefined>;
   /** Told of every call of a known method, for the metrics (go-grpc-prometheus's counts). */
   observer?: GrpcCallObserver;
+}
+
+/** Why a call is refused before it runs: a gRPC code and message. */
+export interface Refusal {
+  grpcCode: number;
+  message: string;
 }
 
 /** A method as go-grpc-prometheus labels it. */
@@ -136,11 +142,26 @@ export class GrpcServer {
     const observer = this.options.observer;
     observer?.started(method.labels, headers["client-api-version"] as string | undefined);
     const refusal = this.options.admit?.(path, headers, stream);
+    if (refusal instanceof Promise) {
+      // Checks that need I/O (a signed token's verification): the stream's data waits, buffered, for the answer.
+      refusal.then(
+        (answer) => this.admitted(stream, headers, method, answer),
+        (error: unknown) => this.admitted(stream, headers, method, { grpcCode: GrpcCode.Internal, message: String(error) }),
+      );
+      return;
+    }
+    this.admitted(stream, headers, method, refusal);
+  }
+
+  /** Starts a call once its admission is known: refused with `refusal`, or run. */
+  private admitted(stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders, method: Method, refusal: Refusal | undefined): void {
+    const observer = this.options.observer;
     if (refusal !== undefined) {
       stream.resume();
       observer?.handled(method.labels, refusal.grpcCode, 0);
       return sendStatus(stream, refusal.grpcCode, refusal.message);
     }
+    if (stream.destroyed) return;
     const call = new ServerCall(stream, headers, method.definition, this.options.maxReceiveMessageBytes, observer === undefined ? undefined : { observer, labels: method.labels, started: performance.now() });
     if (method.definition.requestStream) {
       (method.handler as (call: ServerCall) => void)(call);

@@ -11,20 +11,20 @@ export function kvService(server: EtcdServer): grpc.UntypedServiceImplementation
   return {
     range: unary(async (request: RangeRequest, call) => {
       checkRangeRequest(request);
-      return fillHeader(server, await server.range(request, authInfoOf(server, call)));
+      return fillHeader(server, await server.range(request, await authInfoOf(server, call)));
     }),
     put: unary(async (request: PutRequest, call) => {
       checkPutRequest(request);
-      return fillHeader(server, await server.put(request, authInfoOf(server, call)));
+      return fillHeader(server, await server.put(request, await authInfoOf(server, call)));
     }),
     deleteRange: unary(async (request: DeleteRangeRequest, call) => {
       checkDeleteRequest(request);
-      return fillHeader(server, await server.deleteRange(request, authInfoOf(server, call)));
+      return fillHeader(server, await server.deleteRange(request, await authInfoOf(server, call)));
     }),
     txn: unary(async (request: TxnRequest, call) => {
       checkTxnRequest(request, server.config.maxTxnOps);
-      return fillHeader(server, await server.txn(request, authInfoOf(server, call)));
+      return fillHeader(server, await server.txn(request, await authInfoOf(server, call)));
     }),
-    compact: unary(async (request: CompactionRequest, call) => fillHeader(server, await server.compact(request, authInfoOf(server, call)))),
+    compact: unary(async (request: CompactionRequest, call) => fillHeader(server, await server.compact(request, await authInfoOf(server, call)))),
   };
 }

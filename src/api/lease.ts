@@ -21,7 +21,7 @@ import { fillHeader } from "./header.js";
 export function leaseService(server: EtcdServer): grpc.UntypedServiceImplementation {
   return {
     leaseGrant: unary(async (request: LeaseGrantRequest) => fillHeader(server, await server.leaseGrant(request))),
-    leaseRevoke: unary(async (request: LeaseRevokeRequest, call) => fillHeader(server, await server.leaseRevoke(request, authInfoOf(server, call)))),
+    leaseRevoke: unary(async (request: LeaseRevokeRequest, call) => fillHeader(server, await server.leaseRevoke(request, await authInfoOf(server, call)))),
     leaseTimeToLive: unary(async (request: LeaseTimeToLiveRequest) => fillHeader(server, await server.leases.timeToLive(request))),
     leaseKeepAlive: (call: grpc.ServerDuplexStream<LeaseKeepAliveRequest, LeaseKeepAliveResponse>) => {
       // Answers go out in the order the requests came, each once its renewal (maybe by the leader) is done.

@@ -57,6 +57,6 @@ export function maintenanceService(server: EtcdServer): grpc.UntypedServiceImple
       return fillHeader(server, create(MoveLeaderResponseSchema));
     }),
     // etcd 3.4 leaves the header of alarm responses out.
-    alarm: unary((request: AlarmRequest, call) => server.alarm(request, authInfoOf(server, call))),
+    alarm: unary(async (request: AlarmRequest, call) => server.alarm(request, await authInfoOf(server, call))),
   };
 }

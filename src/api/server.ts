@@ -194,19 +194,22 @@ const learnerPaths = new Set(["/etcdserverpb.Maintenance/Status", "/etcdserverpb
  * once by a member without a leader, and a learner serves only status and
  * serializable ranges.
  */
-function admitCall(member: EtcdServer, path: string, metadata: http2.IncomingHttpHeaders, stream: http2.ServerHttp2Stream): errors.EtcdError | undefined {
+function admitCall(member: EtcdServer, path: string, metadata: http2.IncomingHttpHeaders, stream: http2.ServerHttp2Stream): errors.EtcdError | undefined | Promise<errors.EtcdError | undefined> {
   if (metadata["hasleader"] === "true" && member.leaderId === 0n) return errors.ErrNoLeader;
   if (member.isLearner && !learnerPaths.has(path)) return errors.ErrNotSupportedForLearner;
-  if (adminPaths.has(path) && member.authStore.isEnabled) {
-    try {
-      member.authStore.checkAdmin(authInfoOf(member, { metadata, source: stream }));
-    } catch (error) {
-      if (!(error instanceof errors.EtcdError)) throw error;
-      // etcd's maintenance service hands the auth store's own error to gRPC unconverted: code Unknown, "auth: …".
-      return path.startsWith("/etcdserverpb.Maintenance/") ? new errors.EtcdError(errors.GrpcCode.Unknown, error.message.replace(/^etcdserver: /, "auth: ")) : error;
-    }
-  }
+  if (adminPaths.has(path) && member.authStore.isEnabled) return checkAdminCall(member, path, metadata, stream);
   return undefined;
+}
+
+async function checkAdminCall(member: EtcdServer, path: string, metadata: http2.IncomingHttpHeaders, stream: http2.ServerHttp2Stream): Promise<errors.EtcdError | undefined> {
+  try {
+    member.authStore.checkAdmin(await authInfoOf(member, { metadata, source: stream }));
+    return undefined;
+  } catch (error) {
+    if (!(error instanceof errors.EtcdError)) throw error;
+    // etcd's maintenance service hands the auth store's own error to gRPC unconverted: code Unknown, "auth: …".
+    return path.startsWith("/etcdserverpb.Maintenance/") ? new errors.EtcdError(errors.GrpcCode.Unknown, error.message.replace(/^etcdserver: /, "auth: ")) : error;
+  }
 }
 
 /** Calls only a user with the root role may make once auth is on (etcd's maintenance and membership checks). */

@@ -99,6 +99,7 @@ class WatchSession implements WatchSink {
   private readonly progressTimer: NodeJS.Timeout;
 
   private readonly store: WatchableStore;
+  private handling: Promise<void> = Promise.resolve();
 
   constructor(
     private readonly server: EtcdServer,
@@ -108,7 +109,10 @@ class WatchSession implements WatchSink {
   ) {
     this.store = hub.store;
     this.stream = this.store.newStream(this);
-    call.on("data", (request: WatchRequest) => this.handle(request));
+    // Requests are handled in order; a create may wait for its user's token to be checked.
+    call.on("data", (request: WatchRequest) => {
+      this.handling = this.handling.then(() => this.handle(request));
+    });
     call.on("drain", () => {
       this.writable = true;
       this.pump();
@@ -161,16 +165,18 @@ class WatchSession implements WatchSink {
     this.onEnd();
   }
 
-  private handle(request: WatchRequest): void {
+  private async handle(request: WatchRequest): Promise<void> {
     if (this.ended) return;
     const union = request.requestUnion;
-    if (union.case === "createRequest") this.create(union.value);
+    if (union.case === "createRequest") await this.create(union.value);
     else if (union.case === "cancelRequest") this.cancel(Number(union.value.watchId));
     else if (union.case === "progressRequest") this.requestProgress();
   }
 
-  private create(request: WatchCreateRequest): void {
-    if (!this.permitted(request)) {
+  private async create(request: WatchCreateRequest): Promise<void> {
+    const permitted = await this.permitted(request);
+    if (this.ended) return;
+    if (!permitted) {
       this.control({ watchId: Number(request.watchId), created: true, canceled: true, cancelReason: watchPermissionDenied });
       return;
     }
@@ -224,9 +230,10 @@ class WatchSession implements WatchSink {
   }
 
   /** etcd's isWatchPermitted: read permission on the range, for the stream's user (token or certificate). */
-  private permitted(request: WatchCreateRequest): boolean {
+  private async permitted(request: WatchCreateRequest): Promise<boolean> {
+    if (!this.server.authStore.isEnabled) return true;
     try {
-      this.server.authStore.checkKeys(authInfoOf(this.server, this.call), "read", request.key, request.rangeEnd);
+      this.server.authStore.checkKeys(await authInfoOf(this.server, this.call), "read", request.key, request.rangeEnd);
       return true;
     } catch (error) {
       if (error instanceof EtcdError) return false;

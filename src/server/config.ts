@@ -1,6 +1,7 @@
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { parse as parseYaml } from "yaml";
+import { parseJwtOptions, type JwtOptions } from "../auth/jwt-tokens.js";
 import { openSslCipherSuites, UnknownCipherSuiteError } from "../pkg/cipher-suites.js";
 import { checkValue, ConfigError, mergeEnvironment, parseArgs, type FlagNotice, type FlagValues } from "./flag-parse.js";
 import { flagsByName, flagSpecs, type FlagSpec } from "./flags.js";
@@ -45,8 +46,9 @@ export interface ServerConfig {
   metrics: "basic" | "extensive";
   /** Origins given CORS headers on the HTTP side of the client port (etcd's --cors); `*` for any. */
   cors: string[];
-  /** --auth-token: `simple`, or `jwt,...` with etcd's options (sign-method, pub-key, priv-key, ttl). */
-  authToken: string;
+  /** --auth-token: `simple`, or `jwt` with etcd's options (sign-method, pub-key, priv-key, ttl) in `authJwt`. */
+  authToken: "simple" | "jwt";
+  authJwt: JwtOptions | undefined;
   /** --auth-token-ttl: how long a simple token lives without use. */
   authTokenTtlSeconds: number;
   /** --bcrypt-cost: the cost of the password hashes made for new and changed passwords. */
@@ -221,7 +223,8 @@ function buildConfig(values: FlagValues): ServerConfig {
     listenMetricsUrls: parseUrls(get("listen-metrics-urls")),
     cors: splitList(get("cors")),
     dashboard: bool("dashboard"),
-    authToken: authTokenOption(get("auth-token")),
+    authToken: get("auth-token").startsWith("jwt") ? "jwt" : "simple",
+    authJwt: authJwtOptions(get("auth-token")),
     authTokenTtlSeconds: integer("auth-token-ttl"),
     bcryptCost: integer("bcrypt-cost"),
     peerTls: peerTlsConfig(get),
@@ -319,12 +322,16 @@ function checkCluster(config: ServerConfig): void {
   }
 }
 
-/** --auth-token: etcd's `simple`; `jwt` tokens are not built yet. */
-function authTokenOption(text: string): string {
+/** --auth-token: etcd's `simple`, or `jwt,…` with its options; anything else is refused as etcd refuses it. */
+function authJwtOptions(text: string): JwtOptions | undefined {
   const kind = text.split(",")[0];
-  if (kind === "jwt") throw new ConfigError("--auth-token=jwt is not supported yet by tetcd");
-  if (kind !== "simple") throw new ConfigError(`unknown token type: ${text}`);
-  return kind;
+  if (kind === "simple") return undefined;
+  if (kind !== "jwt") throw new ConfigError(`unknown token type: ${text}`);
+  try {
+    return parseJwtOptions(text, parseGoDurationMs);
+  } catch (error) {
+    throw new ConfigError((error as Error).message);
+  }
 }
 
 /** etcd's defaults stand for a setting left at zero or below. */

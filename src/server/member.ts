@@ -42,6 +42,7 @@ import { IdGenerator } from "./ids.js";
 import type { Logger } from "./logger.js";
 import { AuthApplier } from "./auth-applier.js";
 import { SimpleTokens } from "../auth/simple-tokens.js";
+import { JwtTokens } from "../auth/jwt-tokens.js";
 import type { AuthInfo, AuthStore } from "../auth/auth-store.js";
 import { executeRange } from "./range.js";
 import { isTxnReadOnly, isTxnSerializable, compareToPath, executeAlongPath } from "./txn.js";
@@ -86,6 +87,8 @@ export class EtcdServer {
   private readonly applier: Applier;
   /** Simple tokens, assigned by applying Authenticate entries. */
   readonly authTokens: SimpleTokens;
+  /** With --auth-token jwt: signs and checks tokens (then no simple token is assigned). */
+  jwtTokens: JwtTokens | undefined;
   private readonly authApplier: AuthApplier;
   readonly raft: RaftNode;
   /** The peer transport; the metrics read its counts. */
@@ -201,6 +204,7 @@ export class EtcdServer {
     await transport.start();
     for (const peer of start.initialPeers) transport.addPeer(peer.id, peer.peerUrls);
     server = new EtcdServer(config, logger, storage, start, transport);
+    if (config.authJwt !== undefined) server.jwtTokens = await JwtTokens.load(config.authJwt);
     server.raft.schedule();
     // A lone voter need not wait an election timeout to lead; raft refuses to
     // campaign while committed conf changes (a new cluster's) are unapplied.
