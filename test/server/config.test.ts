@@ -99,7 +99,7 @@ describe("configuration", () => {
       ["--peer-auto-tls"],
       ["--auto-compaction-retention", "1h"],
       ["--initial-cluster", "a=https://127.0.0.1:1,b=https://127.0.0.1:2", "--name", "a"],
-      ["--auth-token", "jwt"],
+      ["--peer-crl-file", "peer.crl"],
       ["--discovery-srv", "example.com"],
       ["--grpc-keepalive-interval", "1m"],
       ["--log-outputs", "/var/log/etcd.log"],
@@ -150,5 +150,18 @@ describe("the tetcd command", { timeout: 60_000 }, () => {
     } finally {
       await server.stop();
     }
+  });
+});
+
+describe("auth settings", () => {
+  test("--auth-token takes simple or etcd's jwt option string, and refuses anything else", () => {
+    assert.equal(loadConfig([], {}).authToken, "simple");
+    const jwt = loadConfig(["--auth-token", "jwt,pub-key=a.pub,priv-key=a.key,sign-method=ES256,ttl=2m", "--auth-token-ttl", "60", "--bcrypt-cost", "12"], {});
+    assert.equal(jwt.authToken, "jwt");
+    assert.deepEqual(jwt.authJwt, { signMethod: "ES256", publicKeyFile: "a.pub", privateKeyFile: "a.key", ttlMs: 120_000 });
+    assert.equal(jwt.authTokenTtlSeconds, 60);
+    assert.equal(jwt.bcryptCost, 12);
+    assert.throws(() => loadConfig(["--auth-token", "jwt,pub-key=a.pub,sign-method=HS1"], {}), /invalid signing method: HS1/);
+    assert.throws(() => loadConfig(["--auth-token", "opaque"], {}), /unknown token type: opaque/);
   });
 });
