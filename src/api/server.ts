@@ -8,6 +8,7 @@ import type * as grpc from "@grpc/grpc-js";
 import { Auth, Cluster, KV, Lease, Maintenance } from "../gen/etcdserverpb/rpc_pb.js";
 import * as errors from "../server/errors.js";
 import { Dashboard } from "../dashboard/serve.js";
+import { listenOnPath } from "../pkg/listen-on-path.js";
 import { instrumentMember } from "../server/metrics-wiring.js";
 import type { EtcdServer } from "../server/member.js";
 import { recordClientCommonName } from "./client-identity.js";
@@ -147,17 +148,6 @@ export class ClientServer {
 /** The host to bind a URL's listener to: as etcd (Go) does, "localhost" means the IPv4 loopback address. */
 function loopbackHost(url: URL): string {
   return url.hostname === "localhost" ? "127.0.0.1" : url.hostname.replace(/^\[(.*)\]$/, "$1");
-}
-
-/** Starts `listener` on a unix socket path. */
-function listenOnPath(listener: net.Server, path: string): Promise<void> {
-  return new Promise((resolve, reject) => {
-    listener.once("error", reject);
-    listener.listen(path, () => {
-      listener.off("error", reject);
-      resolve();
-    });
-  });
 }
 
 /**

@@ -2,6 +2,7 @@ import { createHash } from "node:crypto";
 import { mkdirSync, realpathSync, rmSync } from "node:fs";
 import * as net from "node:net";
 import { join } from "node:path";
+import { listenOnPath } from "../pkg/listen-on-path.js";
 import { ConfigError } from "./flag-parse.js";
 
 /** How long a refused start waits for the holder to say its pid. */
@@ -33,7 +34,7 @@ export class DirectoryLock {
     for (let attempt = 0; ; attempt++) {
       const server = net.createServer((socket) => socket.end(`${process.pid}\n`));
       try {
-        await listen(server, address);
+        await listenOnPath(server, address);
         server.unref();
         return new DirectoryLock(server, abstract ? undefined : address);
       } catch (error) {
@@ -54,16 +55,6 @@ export class DirectoryLock {
       if (this.socketFile !== undefined) rmSync(this.socketFile, { force: true });
     });
   }
-}
-
-function listen(server: net.Server, address: string): Promise<void> {
-  return new Promise((resolve, reject) => {
-    server.once("error", reject);
-    server.listen(address, () => {
-      server.off("error", reject);
-      resolve();
-    });
-  });
 }
 
 /** The pid the holder of the lock answers with, or undefined if nothing answers. */
