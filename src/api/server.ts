@@ -4,16 +4,21 @@ import * as net from "node:net";
 import type { DescService } from "@bufbuild/protobuf";
 import type * as grpc from "@grpc/grpc-js";
 import { Cluster, KV, Lease, Maintenance } from "../gen/etcdserverpb/rpc_pb.js";
+import { Election } from "../gen/v3electionpb/v3election_pb.js";
+import { Lock } from "../gen/v3lockpb/v3lock_pb.js";
 import * as errors from "../server/errors.js";
 import type { EtcdServer } from "../server/member.js";
 import { clusterService } from "./cluster.js";
+import { ElectionService } from "./election.js";
 import { serviceDefinition } from "./grpc.js";
 import { GrpcServer, listenOn } from "./grpc-server.js";
 import { withAuthorityRewriting } from "./h2-authority.js";
 import { HttpGateway } from "./http-gateway.js";
 import { kvService } from "./kv.js";
 import { leaseService } from "./lease.js";
+import { lockService } from "./lock.js";
 import { maintenanceService } from "./maintenance.js";
+import { CallSignals, recipeBackend } from "./recipe-backend.js";
 import { WatchHub, watchServiceDefinition } from "./watch.js";
 
 /** gRPC messages may exceed --max-request-bytes by this much, as in etcd, so that the server can answer "request is too large". */
@@ -31,8 +36,11 @@ const http2Preface = Buffer.from("PRI");
 export class ClientServer {
   private readonly grpcServer: GrpcServer;
   private readonly httpServer: http.Server;
+  private readonly gateway: HttpGateway;
   private readonly listeners: net.Server[] = [];
   private readonly watchHub: WatchHub;
+  /** Aborts the waits of Lock, Campaign and Observe calls when the server closes. */
+  private readonly recipeSignals = new CallSignals();
 
   constructor(private readonly member: EtcdServer) {
     const config = member.config;
@@ -41,17 +49,21 @@ export class ClientServer {
       maxConcurrentStreams: config.maxConcurrentStreams,
       admit: (path, metadata) => admitCall(member, path, metadata),
     });
+    this.watchHub = new WatchHub(member);
+    const recipes = recipeBackend(member, this.watchHub.store);
+    const election = new ElectionService(recipes, this.recipeSignals);
     const implementations = new Map<DescService, grpc.UntypedServiceImplementation>([
       [KV, kvService(member)],
       [Maintenance, maintenanceService(member)],
       [Lease, leaseService(member)],
       [Cluster, clusterService(member)],
+      [Lock, lockService(recipes, this.recipeSignals)],
+      [Election, election.implementation()],
     ]);
     for (const [service, implementation] of implementations) this.grpcServer.addService(serviceDefinition(service), implementation);
-    this.watchHub = new WatchHub(member);
     this.grpcServer.addService(watchServiceDefinition(), this.watchHub.service());
     // --enable-grpc-gateway=false leaves /health and /version, as in etcd.
-    const gateway = new HttpGateway(member, config.enableGrpcGateway ? implementations : new Map());
+    const gateway = (this.gateway = config.enableGrpcGateway ? new HttpGateway(member, implementations, election) : new HttpGateway(member, new Map()));
     this.httpServer = http.createServer((request, response) => gateway.handle(request, response));
   }
 
@@ -90,6 +102,8 @@ export class ClientServer {
   }
 
   async close(): Promise<void> {
+    this.recipeSignals.close();
+    this.gateway.close();
     this.watchHub.close();
     const closing = this.listeners.map((listener) => new Promise<void>((resolve) => listener.close(() => resolve())));
     this.httpServer.closeAllConnections();

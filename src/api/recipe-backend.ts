@@ -1,0 +1,66 @@
+import { create } from "@bufbuild/protobuf";
+import type * as grpc from "@grpc/grpc-js";
+import { LeaseGrantRequestSchema, ResponseHeaderSchema, type DeleteRangeRequest, type RangeRequest, type TxnRequest } from "../gen/etcdserverpb/rpc_pb.js";
+import { KeyWatch } from "../concurrency/key-watch.js";
+import type { RecipeBackend } from "../concurrency/recipes.js";
+import type { WatchableStore } from "../mvcc/watchable-store.js";
+import { GrpcCode } from "../server/errors.js";
+import type { EtcdServer } from "../server/member.js";
+import { toServiceError } from "./grpc.js";
+import { fillHeader } from "./header.js";
+import { checkDeleteRequest, checkRangeRequest, checkTxnRequest } from "./validate.js";
+
+/**
+ * The member as a client of itself, for the Lock and Election services:
+ * requests are checked as the KV service checks them, and answers carry
+ * complete headers. Watches are opened on the member's watchable store.
+ */
+export function recipeBackend(server: EtcdServer, watchable: WatchableStore): RecipeBackend {
+  return {
+    async txn(request: TxnRequest) {
+      checkTxnRequest(request, server.config.maxTxnOps);
+      return fillHeader(server, await server.txn(request));
+    },
+    async range(request: RangeRequest) {
+      checkRangeRequest(request);
+      return fillHeader(server, await server.range(request));
+    },
+    async deleteRange(request: DeleteRangeRequest) {
+      checkDeleteRequest(request);
+      return fillHeader(server, await server.deleteRange(request));
+    },
+    async grantLease(ttlSeconds: number) {
+      const response = await server.leaseGrant(create(LeaseGrantRequestSchema, { TTL: BigInt(ttlSeconds) }));
+      return response.ID;
+    },
+    watch: (range, signal) => new KeyWatch(watchable, range, signal),
+    header: (revision: number) => create(ResponseHeaderSchema, { clusterId: server.clusterId, memberId: server.memberId, raftTerm: BigInt(server.term), revision: BigInt(revision) }),
+  };
+}
+
+/**
+ * Aborts when the call is cancelled by its client or the server closes: what
+ * the Go servers read from the call's context.
+ */
+export class CallSignals {
+  private readonly closing = new AbortController();
+
+  forCall(call: { on?: (event: "cancelled", listener: () => void) => unknown }): AbortSignal {
+    const controller = new AbortController();
+    call.on?.("cancelled", () => controller.abort());
+    return AbortSignal.any([controller.signal, this.closing.signal]);
+  }
+
+  close(): void {
+    this.closing.abort();
+  }
+}
+
+/**
+ * The status of a failed lock or election call. etcd's servers call the
+ * member through a Go client, which turns the member's errors into plain
+ * errors: grpc-go then sends them with code Unknown and the same words.
+ */
+export function recipeError(error: unknown): Partial<grpc.StatusObject> {
+  return { code: GrpcCode.Unknown, details: toServiceError(error).details ?? "" };
+}
