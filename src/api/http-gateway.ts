@@ -132,16 +132,24 @@ export class HttpGateway {
       }
       const controller = new AbortController();
       response.on("close", () => controller.abort());
-      response.writeHead(200, { ...corsHeaders, "Content-Type": "application/json", "Transfer-Encoding": "chunked" });
+      // As grpc-gateway does, the headers go with the first answer.
+      const start = () => {
+        if (!response.headersSent) response.writeHead(200, { ...corsHeaders, "Content-Type": "application/json", "Transfer-Encoding": "chunked" });
+      };
       const sink = {
         send: (leader: never) =>
           new Promise<void>((resolve) => {
             if (response.destroyed) return resolve();
+            start();
             const line = JSON.stringify({ result: toJson(LeaderResponseSchema, leader, { useProtoFieldName: true }) });
             response.write(`${line}\n`, () => resolve());
           }),
       };
-      void election.observe(message as never, AbortSignal.any([controller.signal, this.closing.signal]), sink).then(() => response.end());
+      void election.observe(message as never, AbortSignal.any([controller.signal, this.closing.signal]), sink).then(() => {
+        if (response.destroyed) return;
+        start();
+        response.end();
+      });
     });
   }
 
