@@ -45,6 +45,8 @@ export type ApplyResponse = PutResponse | DeleteRangeResponse | TxnResponse | Co
 export interface ApplyResult {
   response?: ApplyResponse;
   error?: errors.EtcdError;
+  /** For a v2 keys request: its event or v2 error. */
+  v2?: import("./v2-keys.js").V2Outcome;
   /** For a compaction: settles when its records have left the backend. */
   physical?: Promise<void>;
 }

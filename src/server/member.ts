@@ -43,6 +43,8 @@ import type { Logger } from "./logger.js";
 import { executeRange } from "./range.js";
 import { isTxnReadOnly, isTxnSerializable, compareToPath, executeAlongPath } from "./txn.js";
 import { quotaCost } from "./quota.js";
+import { V2Keys, type V2Outcome } from "./v2-keys.js";
+import type { Request as V2Request } from "../gen/etcdserverpb/etcdserver_pb.js";
 
 /** The etcd release whose behaviour this member matches, as Status reports it. */
 export const etcdVersion = "3.4.23";
@@ -58,6 +60,8 @@ const leaseExpiryCheckMs = 500;
 const deadlineCheckMs = 100;
 /** How long a new member with an empty data dir waits for a peer to say whether it was bootstrapped before. */
 const newMemberCheckMs = 1000;
+/** How often the leader proposes a SYNC entry that expires v2 nodes, as etcd does. */
+const v2SyncMs = 500;
 /** etcd refuses new proposals when applying lags committing by more than this. */
 const maxAppliedLag = 5000;
 
@@ -108,6 +112,8 @@ export class EtcdServer {
   readonly leases: LeaseOps;
   private appliedSinceCompaction = 0;
   private readonly raftStorage: ServerRaftStorage;
+  /** The v2 keys store (served with --enable-v2). */
+  readonly v2: V2Keys;
 
   private constructor(
     readonly config: ServerConfig,
@@ -125,6 +131,7 @@ export class EtcdServer {
     const electionTicks = Math.floor(config.electionTimeoutMs / config.heartbeatIntervalMs);
     const minLeaseTtlSeconds = Math.ceil((Math.floor((3 * electionTicks) / 2) * config.heartbeatIntervalMs) / 1000);
     this.applier = new Applier(storage.store, storage.lessor, storage.alarms, minLeaseTtlSeconds);
+    this.v2 = new V2Keys(storage.backend);
     this.ids = new IdGenerator(this.memberId, Date.now());
     this.appliedIndex = storage.store.consistentIndex();
     this.requestTimeoutMs = 5000 + 2 * config.electionTimeoutMs;
@@ -200,6 +207,7 @@ export class EtcdServer {
     }
     server.timers.push(setInterval(() => server.leases.revokeExpired(leaseExpiryCheckMs), leaseExpiryCheckMs));
     server.timers.push(setInterval(() => server.expireWaiters(), deadlineCheckMs));
+    server.timers.push(setInterval(() => server.syncV2(), v2SyncMs));
     if (config.leaseCheckpointEnabled) {
       server.timers.push(setInterval(() => server.leases.proposeCheckpoints(storage.lessor.checkpoints()), config.leaseCheckpointIntervalMs));
     }
@@ -301,6 +309,20 @@ export class EtcdServer {
 
   leaseRevoke(request: LeaseRevokeRequest): Promise<LeaseRevokeResponse> {
     return this.propose(raftRequest({ leaseRevoke: request })) as Promise<LeaseRevokeResponse>;
+  }
+
+  /** Proposes a v2 keys request; resolves once applied here with its event or v2 error, and the entry's raft index. */
+  async proposeV2(request: V2Request): Promise<V2Outcome> {
+    const result = await this.proposeForResult(raftRequest({ v2: request }));
+    if (result.error !== undefined) throw result.error;
+    return result.v2!;
+  }
+
+  /** On the leader: expires v2 nodes whose time has come, through the log. */
+  private syncV2(): void {
+    if (this.raft.leaderId !== this.memberId || this.failure !== undefined) return;
+    const request = this.v2.syncRequest(Date.now());
+    if (request !== undefined) void this.proposeForResult(raftRequest({ v2: request })).catch(() => undefined);
   }
 
   alarm(request: AlarmRequest): Promise<AlarmResponse> {
@@ -475,7 +497,12 @@ export class EtcdServer {
       if (entry.type === EntryType.EntryNormal) {
         if (entry.data.length > 0) {
           const request = fromBinary(InternalRaftRequestSchema, entry.data);
-          const result = request.clusterMemberAttrSet !== undefined ? this.confChanges.setAttributes(request.clusterMemberAttrSet) : this.applier.apply(request);
+          const result =
+            request.clusterMemberAttrSet !== undefined
+              ? this.confChanges.setAttributes(request.clusterMemberAttrSet)
+              : request.v2 !== undefined
+                ? { v2: this.v2.apply(request.v2, entry.index) }
+                : this.applier.apply(request);
           const id = request.header?.ID ?? 0n;
           if (this.waiters.has(id)) results.push([id, result]);
         }
@@ -488,6 +515,7 @@ export class EtcdServer {
     }
     const last = entries[entries.length - 1];
     if (last !== undefined) storeAppliedTerm(this.backend, last.term);
+    this.v2.persist();
   }
 
   /** Answers the waiters of applied entries, then compacts the log when --snapshot-count entries were applied since the last time. */
@@ -514,6 +542,7 @@ export class EtcdServer {
     this.store.reload();
     this.storage.membership.reload();
     this.storage.alarms.reload();
+    this.v2.reload();
     this.appliedIndex = snapshot.metadata.index;
     this.confChanges.syncPeers();
     this.resolveApplyWaiters();
