@@ -9,6 +9,7 @@ import { AlarmType } from "../server/alarms.js";
 import { GrpcCode } from "../server/errors.js";
 import { clusterVersion, etcdVersion, type EtcdServer } from "../server/member.js";
 import type { ElectionService } from "./election.js";
+import { goNotFound, V2Http } from "./v2-http.js";
 
 /**
  * The HTTP/1.1 side of the client port, as etcd serves it: `/health`,
@@ -85,6 +86,8 @@ const observeMethod = Election.methods.find((method) => method.localName === "ob
 export class HttpGateway {
   private readonly routes = new Map<string, Route>();
   private readonly closing = new AbortController();
+  /** The v2 API, with --enable-v2. */
+  private readonly v2: V2Http | undefined;
 
   /** `implementations` holds the services whose gateway paths are served; none leaves only /health and /version. */
   constructor(
@@ -92,6 +95,7 @@ export class HttpGateway {
     implementations: ReadonlyMap<DescService, grpc.UntypedServiceImplementation>,
     private readonly election?: ElectionService,
   ) {
+    if (member.config.enableV2) this.v2 = new V2Http(member);
     for (const [path, service, localName] of gatewayPaths) {
       const method = service.methods.find((candidate) => candidate.localName === localName);
       const implementation = implementations.get(service);
@@ -107,6 +111,10 @@ export class HttpGateway {
     const path = (request.url ?? "/").split("?")[0]!;
     if (path === "/health") return this.health(response);
     if (path === "/version") return send(response, 200, "text/plain; charset=utf-8", JSON.stringify({ etcdserver: etcdVersion, etcdcluster: clusterVersion }));
+    if (path === "/v2" || path.startsWith("/v2/")) {
+      if (this.v2?.handle(request, response, path) === true) return;
+      return goNotFound(response, corsHeaders);
+    }
     if (this.election !== undefined && (path === `/v3/${observePath}` || path === `/v3beta/${observePath}`)) return this.observe(request, response, this.election);
     const route = this.routes.get(path);
     if (route === undefined) return send(response, 404, "text/plain; charset=utf-8", "Not Found\n");
@@ -156,6 +164,7 @@ export class HttpGateway {
   /** Ends every streaming answer (Observe) when the server closes. */
   close(): void {
     this.closing.abort();
+    this.v2?.close();
   }
 
   /** etcd 3.4: healthy when a linearizable read succeeds and no alarm is raised. */

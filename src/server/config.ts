@@ -39,6 +39,8 @@ export interface ServerConfig {
   logger: "capnslog" | "zap";
   logOutputs: string[];
   enableGrpcGateway: boolean;
+  /** Serve the v2 API (`/v2/keys` and the rest) on the client port's HTTP side. */
+  enableV2: boolean;
   /**
    * Peer TLS (--peer-cert-file, --peer-key-file, --peer-trusted-ca-file,
    * --peer-client-cert-auth), for `https` peer URLs; undefined when neither
@@ -142,6 +144,7 @@ function buildConfig(values: FlagValues): ServerConfig {
     logLevel: (bool("debug") ? "debug" : logLevel) as ServerConfig["logLevel"],
     logOutputs: splitList(get("log-outputs") === "default" && get("log-output") !== "" ? get("log-output") : get("log-outputs")),
     enableGrpcGateway: bool("enable-grpc-gateway"),
+    enableV2: bool("enable-v2"),
     peerTls: peerTlsConfig(get),
   };
   checkCluster(config);

@@ -270,6 +270,11 @@ export class EtcdServer {
     return this.storage.membership.get(this.memberId)?.isLearner ?? false;
   }
 
+  /** The leader's heartbeat round trips to a follower, for /v2/stats/leader. */
+  peerLatency(id: bigint) {
+    return this.raft.followerLatency.of(id);
+  }
+
   /** Since when (performance.now()) the message stream to a peer has been open; undefined while it is not. */
   peerActiveSince(id: bigint): number | undefined {
     return this.transport.peerStatus(id)?.activeSinceMs;
