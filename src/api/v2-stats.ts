@@ -24,9 +24,11 @@ const storeStatNames = [
   "expireCount",
 ];
 
-function sendJson(server: EtcdServer, response: http.ServerResponse, status: number, body: unknown): void {
-  const text = `${JSON.stringify(body)}\n`;
-  response.writeHead(status, { "Content-Type": "application/json", "X-Etcd-Cluster-Id": server.clusterId.toString(16), "Content-Length": Buffer.byteLength(text) });
+/** A JSON answer: the members handler ends it with a newline and names the cluster, the stats handlers do neither (as in etcd). */
+function sendJson(server: EtcdServer, response: http.ServerResponse, status: number, body: unknown, membersStyle = false): void {
+  const text = `${JSON.stringify(body)}${membersStyle ? "\n" : ""}`;
+  const cluster: Record<string, string> = membersStyle ? { "X-Etcd-Cluster-Id": server.clusterId.toString(16) } : {};
+  response.writeHead(status, { "Content-Type": "application/json", ...cluster, "Content-Length": Buffer.byteLength(text) });
   response.end(text);
 }
 
@@ -51,12 +53,12 @@ export function v2Stats(server: EtcdServer, request: http.IncomingMessage, respo
   const members = server.membership.list();
   switch (path) {
     case "/v2/members":
-      sendJson(server, response, 200, { members: members.map(memberJson) });
+      sendJson(server, response, 200, { members: members.map(memberJson) }, true);
       return true;
     case "/v2/members/leader": {
       const leader = server.membership.get(server.leaderId);
-      if (leader === undefined) sendJson(server, response, 503, { message: "During leader election" });
-      else sendJson(server, response, 200, memberJson(leader));
+      if (leader === undefined) sendJson(server, response, 503, { message: "During leader election" }, true);
+      else sendJson(server, response, 200, memberJson(leader), true);
       return true;
     }
     case "/v2/machines":
