@@ -40,7 +40,7 @@ export class V2Client {
   }
 
   async call(call: V2Call): Promise<V2Answer> {
-    const query = new URLSearchParams(Object.entries(call.query ?? {}).map(([name, value]) => [name, this.value(value)]));
+    const query = new URLSearchParams(Object.entries(call.query ?? {}).map(([name, value]): [string, string] => [name, this.value(value)]));
     const url = `http://${this.endpoint}${call.path}${query.size > 0 ? `?${query}` : ""}`;
     const init: RequestInit = { method: call.method };
     if (call.form !== undefined) {
