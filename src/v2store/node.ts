@@ -51,7 +51,8 @@ export class V2Node {
     if (this.expireAtMs === undefined) return {};
     const remainingMs = this.expireAtMs - nowMs;
     const ttl = Math.trunc(remainingMs / 1000) + (remainingMs % 1000 > 0 ? 1 : 0);
-    return { expiration: rfc3339Nano(this.expireAtMs), ttl };
+    // Go leaves a zero TTL out (an expired node's).
+    return ttl === 0 ? { expiration: rfc3339Nano(this.expireAtMs) } : { expiration: rfc3339Nano(this.expireAtMs), ttl };
   }
 
   /** The node as answers show it; a directory lists its visible children when `recursive`, one level deep otherwise only when `listChildren`. */

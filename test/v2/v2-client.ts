@@ -76,7 +76,7 @@ export class V2Client {
   }
 
   /** The body with indexes relative, TTLs and expirations masked (clock-dependent), listings in key order. */
-  private body(text: string): unknown {
+  body(text: string): unknown {
     let json: unknown;
     try {
       json = JSON.parse(text);
