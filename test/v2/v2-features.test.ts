@@ -3,7 +3,7 @@ import { spawnSync } from "node:child_process";
 import { after, before, describe, test } from "node:test";
 import { rmSync } from "node:fs";
 import { startEtcd, startTetcd, temporaryDirectory, type ServerProcess } from "../support/processes.js";
-import { V2Client } from "./v2-client.js";
+import { V2Client, type V2Answer } from "./v2-client.js";
 
 /**
  * The v2 API beside etcd 3.4 --enable-v2, feature by feature: the landing
@@ -148,7 +148,7 @@ describe("v2 features beside etcd 3.4 --enable-v2", { timeout: 240_000 }, () => 
 
 describe("a waitIndex watch after a restart", { timeout: 120_000 }, () => {
   test("tetcd answers from the saved history, as etcd replays it", async () => {
-    const answers = [];
+    const answers: V2Answer[][] = [];
     for (const start of [startEtcd, startTetcd]) {
       // The data dir is the test's, so that it outlives the first process.
       const dataDir = temporaryDirectory("v2-restart");
