@@ -4,11 +4,15 @@ import { LeaseGrantRequestSchema, ResponseHeaderSchema, type DeleteRangeRequest,
 import { KeyWatch } from "../concurrency/key-watch.js";
 import type { RecipeBackend } from "../concurrency/recipes.js";
 import type { WatchableStore } from "../mvcc/watchable-store.js";
-import { GrpcCode } from "../server/errors.js";
+import { EtcdError, GrpcCode } from "../server/errors.js";
 import type { EtcdServer } from "../server/member.js";
 import { toServiceError } from "./grpc.js";
 import { fillHeader } from "./header.js";
 import { checkDeleteRequest, checkRangeRequest, checkTxnRequest } from "./validate.js";
+
+/** clientv3's retries of a read that found the cluster unavailable: how many, and the wait between them. */
+const readRetriesMax = 100;
+const readRetryWaitMs = 25;
 
 /**
  * The member as a client of itself, for the Lock and Election services:
@@ -23,7 +27,15 @@ export function recipeBackend(server: EtcdServer, watchable: WatchableStore): Re
     },
     async range(request: RangeRequest) {
       checkRangeRequest(request);
-      return fillHeader(server, await server.range(request));
+      // As etcd's client does for reads: a member without a leader for a moment is asked again.
+      for (let attempt = 1; ; attempt++) {
+        try {
+          return fillHeader(server, await server.range(request));
+        } catch (error) {
+          if (!(error instanceof EtcdError) || error.grpcCode !== GrpcCode.Unavailable || attempt >= readRetriesMax || server.stopped) throw error;
+          await new Promise((resolve) => setTimeout(resolve, readRetryWaitMs));
+        }
+      }
     },
     async deleteRange(request: DeleteRangeRequest) {
       checkDeleteRequest(request);
