@@ -3,6 +3,8 @@ import type { JsonObject } from "@bufbuild/protobuf";
 import { after, before, describe, test } from "node:test";
 import { etcdctlAsync, hasCommand, startEtcd, startTetcd, type ServerProcess } from "../support/processes.js";
 import { GatewayTransport, GrpcTransport, type Transport } from "./transports.js";
+import { ServiceClient } from "../support/client.js";
+import { Lock, LockRequestSchema, LockResponseSchema } from "../../src/gen/v3lockpb/v3lock_pb.js";
 
 /**
  * The Lock and Election services against etcd 3.4: one script of calls (held
@@ -149,6 +151,29 @@ describe("Lock and Election services against etcd 3.4", { timeout: 180_000 }, ()
       reference.close();
       ours.close();
     }
+  });
+
+  test("a waiter that gives up (its deadline passes) leaves no key behind", async () => {
+    const runs = await Promise.all(
+      [etcd, tetcd].map(async (server) => {
+        const client = new ServiceClient(Lock, server.endpoint);
+        const transport = new GrpcTransport(server.endpoint);
+        try {
+          for (const id of ["20481", "20482"]) await transport.call("lease/grant", { ID: id, TTL: "60" });
+          const held = await transport.call("lock/lock", { name: b64("giving-up"), lease: "20481" });
+          const gaveUp = await client.call("lock", LockRequestSchema, { name: Buffer.from("giving-up"), lease: 20482n }, LockResponseSchema, 500);
+          await sleep(300);
+          const left = await transport.call("kv/range", { key: b64("giving-up/"), range_end: b64("giving-up0") });
+          return { held, gaveUp: gaveUp.ok ? "ok" : gaveUp.code, left };
+        } finally {
+          client.close();
+          transport.close();
+        }
+      }),
+    );
+    assert.deepEqual(runs[1], runs[0]);
+    assert.equal(runs[1]!.gaveUp, 4);
+    assert.equal((runs[1]!.left["kvs"] as unknown[]).length, 1, "only the holder's key is left");
   });
 
   test("lease 0: the lock gets a lease of its own, which ends the hold", async () => {

@@ -179,3 +179,32 @@ describe("a waitIndex watch after a restart", { timeout: 120_000 }, () => {
     assert.equal((answers[1]![0]!.body as { node: { value: string } }).node.value, "before");
   });
 });
+
+describe("without --enable-v2", { timeout: 60_000 }, () => {
+  test("every /v2 path answers Go's 404, as etcd 3.4 does", async () => {
+    const servers = await Promise.all([startEtcd(), startTetcd()]);
+    try {
+      const paths: Array<[string, string]> = [
+        ["GET", "/v2/keys/"],
+        ["PUT", "/v2/keys/foo?value=bar"],
+        ["GET", "/v2/keys/foo?wait=true"],
+        ["GET", "/v2/members"],
+        ["GET", "/v2/machines"],
+        ["GET", "/v2/stats/self"],
+        ["GET", "/v2"],
+      ];
+      for (const [method, path] of paths) {
+        const [expected, actual] = await Promise.all(
+          servers.map(async (server) => {
+            const response = await fetch(`http://${server.endpoint}${path}`, { method });
+            return { status: response.status, type: response.headers.get("content-type"), sniff: response.headers.get("x-content-type-options"), cors: response.headers.get("access-control-allow-origin"), body: await response.text() };
+          }),
+        );
+        assert.deepEqual(actual, expected, `${method} ${path}`);
+        assert.equal(actual!.body, "404 page not found\n");
+      }
+    } finally {
+      await Promise.all(servers.map((server) => server.stop()));
+    }
+  });
+});
