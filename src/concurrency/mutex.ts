@@ -2,9 +2,6 @@ import { create } from "@bufbuild/protobuf";
 import { DeleteRangeRequestSchema, PutRequestSchema, RangeRequestSchema, RequestOpSchema, TxnRequestSchema, type ResponseHeader } from "../gen/etcdserverpb/rpc_pb.js";
 import { byCreateRevision, createRevisionIs, defaultSessionTtlSeconds, prefixOf, sessionKey, waitDeletes, type RecipeBackend } from "./recipes.js";
 
-/** clientv3/concurrency's words for a waiter whose own key vanished (its lease ended) while it waited. */
-export const ErrMutexSessionExpired = "mutex: session is expired";
-
 export interface LockResult {
   header: ResponseHeader;
   key: Uint8Array;
@@ -34,17 +31,16 @@ export async function lock(backend: RecipeBackend, name: Uint8Array, leaseId: bi
   if (!response.succeeded) myRevision = rangeKvs(response.responses[0])[0]!.createRevision;
   const owner = rangeKvs(response.responses[1])[0];
   if (owner === undefined || owner.createRevision === myRevision) return { header: response.header!, key };
+  let header;
   try {
-    await waitDeletes(backend, prefix, myRevision - 1n, signal);
+    header = await waitDeletes(backend, prefix, myRevision - 1n, signal);
   } catch (error) {
-    // As clientv3 does: the key goes; a caller still there then learns its session is gone.
+    // A waiter that gives up withdraws its key.
     await unlock(backend, key).catch(() => undefined);
-    if (signal.aborted) throw error;
+    throw error;
   }
-  // The wait may also end because this waiter's own key went with its lease.
-  const mine = await backend.range(create(RangeRequestSchema, { key }));
-  if (mine.kvs.length === 0) throw new Error(ErrMutexSessionExpired);
-  return { header: mine.header!, key };
+  // As in etcd 3.4, a waiter whose own key went with its lease while it waited is not told so.
+  return { header, key };
 }
 
 /** Releases a lock by deleting its key; resolves with the delete's header. */

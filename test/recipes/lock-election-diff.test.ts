@@ -104,7 +104,31 @@ async function expiryScript(transport: Transport, tag: string, leaseBase: number
   log.push(["lock by short", await transport.call("lock/lock", { name: b64(name), lease: String(leaseBase + 1) })]);
   const started = Date.now();
   log.push(["waiter gets the lock", await transport.call("lock/lock", { name: b64(name), lease: String(leaseBase + 2) })]);
-  return { log, waitedMs: Date.now() - started };
+  const waitedMs = Date.now() - started;
+
+  // A waiter whose own lease runs out while it waits: the lock says so once the holder lets go; a candidate is told it leads.
+  const hex = (offset: number) => (leaseBase + offset).toString(16);
+  log.push(["grant holder", await transport.call("lease/grant", { ID: String(leaseBase + 3), TTL: "60" })]);
+  log.push(["grant short waiter", await transport.call("lease/grant", { ID: String(leaseBase + 4), TTL: "2" })]);
+  log.push(["grant short candidate", await transport.call("lease/grant", { ID: String(leaseBase + 5), TTL: "2" })]);
+  log.push(["holder locks", await transport.call("lock/lock", { name: b64(`${name}-2`), lease: String(leaseBase + 3) })]);
+  const waiter = transport.call("lock/lock", { name: b64(`${name}-2`), lease: String(leaseBase + 4) });
+  const leader = await transport.call("election/campaign", { name: b64(`${name}-e`), value: b64("l"), lease: String(leaseBase + 3) });
+  log.push(["leader campaigns", leader]);
+  const candidate = transport.call("election/campaign", { name: b64(`${name}-e`), value: b64("c"), lease: String(leaseBase + 5) });
+  await keyWritten(transport, `${name}-2/${hex(4)}`);
+  await keyWritten(transport, `${name}-e/${hex(5)}`);
+  for (let waited = 0; waited < waitMaxMs; waited += waitStepMs) {
+    const left = await transport.call("kv/range", { key: b64(`${name}-e/${hex(5)}`), count_only: true });
+    if (left["count"] !== "1") break;
+    await sleep(waitStepMs);
+  }
+  await sleep(300);
+  log.push(["holder unlocks", await transport.call("lock/unlock", { key: b64(`${name}-2/${hex(3)}`) })]);
+  log.push(["expired waiter's answer", await waiter]);
+  log.push(["leader resigns", await transport.call("election/resign", { leader: leader["leader"] as JsonObject })]);
+  log.push(["expired candidate's answer", await candidate]);
+  return { log, waitedMs };
 }
 
 describe("Lock and Election services against etcd 3.4", { timeout: 180_000 }, () => {
@@ -139,12 +163,12 @@ describe("Lock and Election services against etcd 3.4", { timeout: 180_000 }, ()
     });
   }
 
-  test("a holder's lease expiring hands the lock to the waiter", async () => {
+  test("a holder's lease expiring hands the lock to the waiter; a waiter's or candidate's own lease expiring", async () => {
     const [reference, ours] = [new GrpcTransport(etcd.endpoint), new GrpcTransport(tetcd.endpoint)];
     try {
       const [expected, actual] = await Promise.all([expiryScript(reference, "x", 0x3000), expiryScript(ours, "x", 0x3000)]);
       assert.deepEqual(actual.log, expected.log);
-      const last = actual.log[actual.log.length - 1]![1] as JsonObject;
+      const last = actual.log.find(([label]) => label === "waiter gets the lock")![1] as JsonObject;
       assert.equal(Buffer.from(String(last["key"]), "base64").toString(), `x-expiring/${(0x3002).toString(16)}`);
       assert.ok(actual.waitedMs >= 1000, `the waiter waited for the expiry (${actual.waitedMs} ms)`);
     } finally {
