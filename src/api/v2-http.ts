@@ -4,6 +4,7 @@ import type { EtcdServer } from "../server/member.js";
 import { V2Code, V2Error } from "../v2store/errors.js";
 import { isCreated, type V2Event } from "../v2store/event.js";
 import { eventJson, keysPath, parseKeysRequest, raftHeaders, readForm, writeV2Error } from "./v2-keys-http.js";
+import { membersPath, V2Members } from "./v2-members.js";
 import { v2Stats } from "./v2-stats.js";
 
 /** Bodies of v2 requests beyond this are refused (a form, not a document). */
@@ -15,13 +16,20 @@ const formBytesMax = 10 * 1024 * 1024;
  */
 export class V2Http {
   private readonly watches = new Set<() => void>();
+  private readonly members: V2Members;
 
-  constructor(private readonly server: EtcdServer) {}
+  constructor(private readonly server: EtcdServer) {
+    this.members = new V2Members(server);
+  }
 
   /** Handles `request` if its path is a v2 one; false otherwise. */
   handle(request: http.IncomingMessage, response: http.ServerResponse, path: string): boolean {
     if (path === keysPath || path.startsWith(`${keysPath}/`)) {
       this.keys(request, response, decodeURIComponent(path.slice(keysPath.length)));
+      return true;
+    }
+    if (path === membersPath || path.startsWith(`${membersPath}/`)) {
+      this.members.handle(request, response, path);
       return true;
     }
     return v2Stats(this.server, request, response, path);

@@ -24,16 +24,11 @@ const storeStatNames = [
   "expireCount",
 ];
 
-/** A JSON answer: the members handler ends it with a newline and names the cluster, the stats handlers do neither (as in etcd). */
-function sendJson(server: EtcdServer, response: http.ServerResponse, status: number, body: unknown, membersStyle = false): void {
-  const text = `${JSON.stringify(body)}${membersStyle ? "\n" : ""}`;
-  const cluster: Record<string, string> = membersStyle ? { "X-Etcd-Cluster-Id": server.clusterId.toString(16) } : {};
-  response.writeHead(status, { "Content-Type": "application/json", ...cluster, "Content-Length": Buffer.byteLength(text) });
+/** A stats answer: JSON without a trailing newline, as etcd writes it. */
+function sendJson(_server: EtcdServer, response: http.ServerResponse, status: number, body: unknown): void {
+  const text = JSON.stringify(body);
+  response.writeHead(status, { "Content-Type": "application/json", "Content-Length": Buffer.byteLength(text) });
   response.end(text);
-}
-
-function memberJson(member: { id: bigint; name: string; peerUrls: string[]; clientUrls: string[] }) {
-  return { id: member.id.toString(16), name: member.name, peerURLs: member.peerUrls, clientURLs: member.clientUrls };
 }
 
 /** Go's time.Duration String of a span in milliseconds (e.g. "1m2.5s"). */
@@ -46,21 +41,18 @@ function goDuration(ms: number): string {
 }
 
 /**
- * `/v2/members` (GET), `/v2/members/leader`, `/v2/machines` and
- * `/v2/stats/self|store|leader`; false for any other path.
+ * `/v2/machines` and `/v2/stats/self|store|leader`; false for any other path.
  */
 export function v2Stats(server: EtcdServer, request: http.IncomingMessage, response: http.ServerResponse, path: string): boolean {
   const members = server.membership.list();
+  const allowed = path === "/v2/machines" ? ["GET", "HEAD"] : ["GET"];
+  const known = ["/v2/machines", "/v2/stats/self", "/v2/stats/store", "/v2/stats/leader"].includes(path);
+  if (known && !allowed.includes(request.method ?? "GET")) {
+    response.writeHead(405, { Allow: allowed.join(","), "Content-Type": "text/plain; charset=utf-8", "X-Content-Type-Options": "nosniff", "Content-Length": 19 });
+    response.end("Method Not Allowed\n");
+    return true;
+  }
   switch (path) {
-    case "/v2/members":
-      sendJson(server, response, 200, { members: members.map(memberJson) }, true);
-      return true;
-    case "/v2/members/leader": {
-      const leader = server.membership.get(server.leaderId);
-      if (leader === undefined) sendJson(server, response, 503, { message: "During leader election" }, true);
-      else sendJson(server, response, 200, memberJson(leader), true);
-      return true;
-    }
     case "/v2/machines":
       response.writeHead(200, { "Content-Type": "text/plain; charset=utf-8" });
       response.end(members.flatMap((member) => member.clientUrls).join(", "));

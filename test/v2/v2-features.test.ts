@@ -111,6 +111,47 @@ describe("v2 features beside etcd 3.4 --enable-v2", { timeout: 240_000 }, () => 
     assert.equal((kept[1]!.body as { node: { value: string } }).node.value, "v9");
   });
 
+  test("/v2/members, /v2/machines and /v2/stats answer as etcd's do (ids, URLs and counters aside)", async () => {
+    const exchanges: Array<{ method: string; path: string; type?: string; body?: string }> = [
+      { method: "GET", path: "/v2/members" },
+      { method: "GET", path: "/v2/members/leader" },
+      { method: "GET", path: "/v2/members/xyz" },
+      { method: "DELETE", path: "/v2/members/1234" },
+      { method: "DELETE", path: "/v2/members/zz" },
+      { method: "DELETE", path: "/v2/members" },
+      { method: "PUT", path: "/v2/members/1234", type: "application/json", body: '{"peerURLs":["http://127.0.0.1:9"]}' },
+      { method: "POST", path: "/v2/members", type: "application/x-www-form-urlencoded", body: '{"peerURLs":["http://127.0.0.1:9"]}' },
+      { method: "POST", path: "/v2/members", type: "application/json", body: '{"peerURLs":["bad"]}' },
+      { method: "PATCH", path: "/v2/members" },
+      { method: "GET", path: "/v2/machines" },
+      { method: "POST", path: "/v2/machines" },
+      { method: "GET", path: "/v2/stats/self" },
+      { method: "GET", path: "/v2/stats/store" },
+      { method: "GET", path: "/v2/stats/leader" },
+      { method: "PUT", path: "/v2/stats/self" },
+    ];
+    for (const exchange of exchanges) {
+      const [expected, actual] = await Promise.all(
+        [etcd, tetcd].map(async (server) => {
+          const init: RequestInit = { method: exchange.method };
+          if (exchange.body !== undefined) init.body = exchange.body;
+          if (exchange.type !== undefined) init.headers = { "Content-Type": exchange.type };
+          const response = await fetch(`http://${server.endpoint}${exchange.path}`, init);
+          const text = (await response.text()).replaceAll(server.endpoint, "<client>");
+          let body: unknown = text;
+          try {
+            body = JSON.parse(text, (key, value: unknown) => (["id", "leader", "startTime", "uptime", "name"].includes(key) ? "<x>" : typeof value === "number" ? "<n>" : value));
+          } catch {
+            // plain text
+          }
+          const shape = JSON.stringify(body).replace(/http:\/\/127\.0\.0\.1:\d+/g, "<url>");
+          return { status: response.status, type: response.headers.get("content-type"), allow: response.headers.get("allow"), newline: text.endsWith("\n"), shape };
+        }),
+      );
+      assert.deepEqual(actual, expected, `${exchange.method} ${exchange.path}`);
+    }
+  });
+
   test("etcdctl with ETCDCTL_API=2 prints what it prints against etcd", () => {
     const scripts: string[][] = [
       ["set", "/ctl/foo", "bar"],
