@@ -44,13 +44,16 @@ export class V2Keys {
 
   /** Applies one entry's v2 request (inside the apply transaction). */
   apply(request: Request, raftIndex: number): V2Outcome {
-    this.dirty = true;
+    const indexBefore = this.store.currentIndex;
     try {
       const event = applyV2Request(this.store, request);
       return event === undefined ? { raftIndex } : { event, raftIndex };
     } catch (error) {
       if (error instanceof V2Error) return { error, raftIndex };
       throw error;
+    } finally {
+      // Every change moves the store index; reads and SYNCs that expire nothing leave nothing to save.
+      if (this.store.currentIndex !== indexBefore) this.dirty = true;
     }
   }
 
