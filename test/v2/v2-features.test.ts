@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { spawnSync } from "node:child_process";
+import { execFile, spawnSync } from "node:child_process";
 import { after, before, describe, test } from "node:test";
 import { rmSync } from "node:fs";
 import { startEtcd, startTetcd, temporaryDirectory, type ServerProcess } from "../support/processes.js";
@@ -186,6 +186,31 @@ describe("v2 features beside etcd 3.4 --enable-v2", { timeout: 240_000 }, () => 
     // watch --after-index answers from the history, exec-watch runs a command on a change.
     const watched = [etcd, tetcd].map((server) => etcdctl2(server.endpoint, ["watch", "/ctl/t", "--after-index", "1"]));
     assert.equal(watched[1]!.stdout, watched[0]!.stdout);
+  });
+  test("etcdctl exec-watch runs its command on each change, as against etcd", async () => {
+    // etcdctl's v2 exec-watch takes the key last when no flag precedes it.
+    const outputs = await Promise.all(
+      [etcd, tetcd].map(
+        (server, index) =>
+          new Promise<string>((resolve) => {
+            const child = execFile(
+              "etcdctl",
+              [`--endpoints=http://${server.endpoint}`, "exec-watch", "sh", "-c", 'echo "$ETCD_WATCH_ACTION $ETCD_WATCH_KEY $ETCD_WATCH_VALUE"', "/ctl/ew"],
+              { encoding: "utf8", timeout: 6000, killSignal: "SIGKILL", env: { ...process.env, ETCDCTL_API: "2" } },
+              (_, stdout) => resolve(stdout),
+            );
+            void (async () => {
+              await sleep(1500);
+              await clients[index]!.call({ method: "PUT", path: "/v2/keys/ctl/ew", form: { value: "first" } });
+              await clients[index]!.call({ method: "PUT", path: "/v2/keys/ctl/ew", form: { value: "second" } });
+              await sleep(1000);
+              child.kill("SIGKILL");
+            })();
+          }),
+      ),
+    );
+    assert.equal(outputs[1], outputs[0]);
+    assert.equal(outputs[1], "set /ctl/ew first\nset /ctl/ew second\n");
   });
 });
 
