@@ -9,7 +9,7 @@ import { AlarmType } from "../server/alarms.js";
 import { GrpcCode } from "../server/errors.js";
 import { clusterVersion, etcdVersion, type EtcdServer } from "../server/member.js";
 import type { ElectionService } from "./election.js";
-import { goNotFound, V2Http } from "./v2-http.js";
+import { goCleanPath, goNotFound, redirectToClean, V2Http } from "./v2-http.js";
 
 /**
  * The HTTP/1.1 side of the client port, as etcd serves it: `/health`,
@@ -112,6 +112,8 @@ export class HttpGateway {
     if (path === "/health") return this.health(response);
     if (path === "/version") return send(response, 200, "text/plain; charset=utf-8", JSON.stringify({ etcdserver: etcdVersion, etcdcluster: clusterVersion }));
     if (path === "/v2" || path.startsWith("/v2/")) {
+      const cleaned = goCleanPath(path);
+      if (this.v2 !== undefined && cleaned !== path) return redirectToClean(request, response, cleaned, corsHeaders);
       if (this.v2?.handle(request, response, path) === true) return;
       return goNotFound(response, corsHeaders);
     }

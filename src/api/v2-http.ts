@@ -25,7 +25,16 @@ export class V2Http {
   /** Handles `request` if its path is a v2 one; false otherwise. */
   handle(request: http.IncomingMessage, response: http.ServerResponse, path: string): boolean {
     if (path === keysPath || path.startsWith(`${keysPath}/`)) {
-      this.keys(request, response, decodeURIComponent(path.slice(keysPath.length)));
+      let key: string;
+      try {
+        key = decodeURIComponent(path.slice(keysPath.length));
+      } catch {
+        // A path Go cannot unescape is refused by its HTTP server before any handler.
+        response.writeHead(400, { "Content-Type": "text/plain; charset=utf-8", Connection: "close" });
+        response.end("400 Bad Request");
+        return true;
+      }
+      this.keys(request, response, key);
       return true;
     }
     if (path === membersPath || path.startsWith(`${membersPath}/`)) {
@@ -115,6 +124,32 @@ export class V2Http {
       if (!response.destroyed) response.end();
     }
   }
+}
+
+/** Go's path cleaning of a request path, a trailing slash kept, as its ServeMux does before routing. */
+export function goCleanPath(path: string): string {
+  const parts: string[] = [];
+  for (const part of path.split("/")) {
+    if (part === "" || part === ".") continue;
+    if (part === "..") parts.pop();
+    else parts.push(part);
+  }
+  const cleaned = `/${parts.join("/")}`;
+  return path.endsWith("/") && cleaned !== "/" ? `${cleaned}/` : cleaned;
+}
+
+/** Go's ServeMux answer to an uncleaned path: 301 to the cleaned one, query kept, with Go's little body for GET and HEAD. */
+export function redirectToClean(request: http.IncomingMessage, response: http.ServerResponse, cleaned: string, headers: Record<string, string>): void {
+  const query = (request.url ?? "").includes("?") ? `?${(request.url ?? "").split("?").slice(1).join("?")}` : "";
+  const location = `${cleaned}${query}`;
+  const method = request.method ?? "GET";
+  if (method !== "GET" && method !== "HEAD") {
+    response.writeHead(301, { ...headers, Location: location, "Content-Length": 0 });
+    return void response.end();
+  }
+  const body = `<a href="${location.replaceAll("&", "&amp;").replaceAll('"', "&#34;").replaceAll("<", "&lt;").replaceAll(">", "&gt;").replaceAll("'", "&#39;")}">Moved Permanently</a>.\n\n`;
+  response.writeHead(301, { ...headers, "Content-Type": "text/html; charset=utf-8", Location: location, "Content-Length": Buffer.byteLength(body) });
+  response.end(body);
 }
 
 /** Go's http.Error for a method a handler does not take, with the Allow header. */

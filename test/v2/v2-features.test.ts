@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { execFile, spawnSync } from "node:child_process";
 import { after, before, describe, test } from "node:test";
 import { rmSync } from "node:fs";
+import { request as httpRequest } from "node:http";
 import { startEtcd, startTetcd, temporaryDirectory, type ServerProcess } from "../support/processes.js";
 import { V2Client, type V2Answer } from "./v2-client.js";
 
@@ -149,6 +150,35 @@ describe("v2 features beside etcd 3.4 --enable-v2", { timeout: 240_000 }, () => 
         }),
       );
       assert.deepEqual(actual, expected, `${exchange.method} ${exchange.path}`);
+    }
+  });
+
+  test("paths Go's server would not route as written: redirected to the clean path, or refused", async () => {
+    const requests: Array<[string, string]> = [
+      ["GET", "/v2/keys/a/../b?recursive=true&x=<1>"],
+      ["PUT", "/v2/keys//a"],
+      ["GET", "/v2/keys/./x/"],
+      ["GET", "/v2//members"],
+      ["GET", "/v2/keys/%E0%A4%A"],
+    ];
+    for (const [method, path] of requests) {
+      const [expected, actual] = await Promise.all(
+        [etcd, tetcd].map(
+          (server) =>
+            new Promise<unknown>((resolve, reject) => {
+              // node:http sends the path as written (fetch would clean it first).
+              const [host, port] = server.endpoint.split(":");
+              const request = httpRequest({ host, port: Number(port), path, method }, (response) => {
+                let body = "";
+                response.on("data", (chunk: Buffer) => (body += chunk.toString()));
+                response.on("end", () => resolve({ status: response.statusCode, location: response.headers["location"], type: response.headers["content-type"], body: body.replace(/"index":\d+/, '"index":<n>') }));
+              });
+              request.on("error", reject);
+              request.end();
+            }),
+        ),
+      );
+      assert.deepEqual(actual, expected, `${method} ${path}`);
     }
   });
 
