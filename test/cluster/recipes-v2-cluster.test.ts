@@ -99,3 +99,45 @@ describe("Election and v2 on a tetcd cluster", { timeout: 180_000 }, () => {
     assert.equal((restarted.body as { node: { value: string; modifiedIndex: number } }).node.modifiedIndex, keptIndex);
   });
 });
+
+describe("the v2 store in raft snapshots", { timeout: 240_000 }, () => {
+  let cluster: Cluster;
+  before(async () => {
+    cluster = await startCluster("tetcd", 3, { extraArgs: ["--enable-v2", "--snapshot-count", "1000"] });
+  });
+  after(async () => {
+    await cluster?.stop();
+  });
+
+  test("a member that missed more than the log keeps catches up through a snapshot, v2 keys and history included", async () => {
+    const leader = await cluster.waitForLeader();
+    const behind = cluster.members.find((member) => member !== leader)!;
+    await behind.stop();
+    const writer = new V2Client(leader.endpoint);
+    const writers = 16;
+    const writesEach = 340; // more than the 5,000 entries kept for slow followers, in all
+    await Promise.all(
+      Array.from({ length: writers }, async (_, writerIndex) => {
+        for (let write = 0; write < writesEach; write++) {
+          const answer = await writer.call({ method: "PUT", path: `/v2/keys/snap/w${writerIndex}`, form: { value: String(write) } });
+          assert.ok(answer.status === 200 || answer.status === 201, JSON.stringify(answer));
+        }
+      }),
+    );
+    const last = await writer.call({ method: "PUT", path: "/v2/keys/snap/last", form: { value: "done" } });
+    const lastIndex = Number(last.headers["x-etcd-index"]);
+    await behind.start();
+    const local = new V2Client(behind.endpoint);
+    let listing: unknown;
+    for (let waited = 0; waited < 30_000; waited += 200) {
+      listing = (await local.call({ method: "GET", path: "/v2/keys/snap", query: { recursive: "true", sorted: "true" } })).body;
+      if (JSON.stringify(listing).includes('"done"')) break;
+      await sleep(200);
+    }
+    assert.match(behind.output(), /"msg":"applied snapshot"/, "the member caught up without a snapshot");
+    const expected = (await writer.call({ method: "GET", path: "/v2/keys/snap", query: { recursive: "true", sorted: "true" } })).body;
+    assert.deepEqual(listing, expected);
+    const fromHistory = await local.call({ method: "GET", path: "/v2/keys/snap/last", query: { wait: "true", waitIndex: String(lastIndex) }, waitMs: 5000 });
+    assert.equal((fromHistory.body as { node: { value: string } }).node.value, "done");
+  });
+});
