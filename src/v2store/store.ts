@@ -33,6 +33,7 @@ export class V2Store {
   root: V2Node;
   currentIndex = 0;
   readonly hub = new WatcherHub();
+  private expiringCache: { root: V2Node; index: number; nodes: V2Node[] } | undefined;
   /** Counted operations, for /v2/stats/store. */
   readonly stats = new Map<string, number>();
 
@@ -133,7 +134,7 @@ export class V2Store {
 
   /** Removes every node whose expiry is at or before `cutoffMs`, soonest first, one "expire" event each. */
   deleteExpired(cutoffMs: number): void {
-    for (const node of this.expiring().filter((candidate) => candidate.expireAtMs! <= cutoffMs)) {
+    for (const node of this.expiring().filter((candidate) => candidate.expireAtMs !== undefined && candidate.expireAtMs <= cutoffMs)) {
       if (this.find(node.path) !== node) continue;
       this.remove(node, "expire");
       this.bump("expireCount");
@@ -145,15 +146,19 @@ export class V2Store {
     return this.expiring().length > 0;
   }
 
-  /** Nodes with an expiry, soonest first. */
+  /** Nodes with an expiry, soonest first; walked again only after a change (every change moves the index). */
   expiring(): V2Node[] {
+    const cached = this.expiringCache;
+    if (cached !== undefined && cached.root === this.root && cached.index === this.currentIndex) return cached.nodes;
     const found: V2Node[] = [];
     const visit = (node: V2Node) => {
       if (node.expireAtMs !== undefined) found.push(node);
       for (const child of node.children?.values() ?? []) visit(child);
     };
     visit(this.root);
-    return found.sort((a, b) => a.expireAtMs! - b.expireAtMs!);
+    found.sort((a, b) => a.expireAtMs! - b.expireAtMs!);
+    this.expiringCache = { root: this.root, index: this.currentIndex, nodes: found };
+    return found;
   }
 
   private remove(node: V2Node, action: "delete" | "compareAndDelete" | "expire"): V2Event {

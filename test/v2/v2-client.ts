@@ -20,6 +20,10 @@ export interface V2Call {
   waitMs?: number;
 }
 
+/** How long, and how often, `start` waits for a server to decide its cluster version. */
+const settleMaxMs = 15_000;
+const settleStepMs = 100;
+
 /** The fields of a v2 answer that hold store indexes. */
 const indexFields = new Set(["modifiedIndex", "createdIndex", "index"]);
 
@@ -29,7 +33,17 @@ export class V2Client {
 
   constructor(readonly endpoint: string) {}
 
+  /**
+   * Reads the base index once the server's store is settled: etcd writes the
+   * cluster version into its v2 store a few seconds after it starts, and
+   * /version says "not_decided" until then.
+   */
   async start(): Promise<void> {
+    for (let waited = 0; waited < settleMaxMs; waited += settleStepMs) {
+      const version = (await (await fetch(`http://${this.endpoint}/version`)).json()) as { etcdcluster?: string };
+      if (version.etcdcluster !== "not_decided") break;
+      await new Promise((resolve) => setTimeout(resolve, settleStepMs));
+    }
     const answer = await fetch(`http://${this.endpoint}/v2/keys/`);
     await answer.text();
     this.base = Number(answer.headers.get("x-etcd-index"));
