@@ -29,6 +29,8 @@ export class V2Watcher {
     this.waiting = undefined;
     if (waiting !== undefined) waiting(event);
     else if (this.queue.length < watcherQueueMax) this.queue.push(event);
+    // As etcd does, a watcher too slow to take its events is ended, never left with a gap.
+    else this.remove();
   }
 
   remove(): void {
@@ -41,7 +43,7 @@ export class V2Watcher {
   }
 }
 
-/** Events a streaming watcher may hold before later ones are dropped (etcd's channel holds 100). */
+/** Events a streaming watcher may hold before it is ended as too slow (etcd's channel holds 100). */
 const watcherQueueMax = 100;
 
 /** A watch path is hidden from an event when the part of the key below it has a component starting with "_". */
