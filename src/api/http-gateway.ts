@@ -1,13 +1,18 @@
+import { EventEmitter } from "node:events";
 import type * as http from "node:http";
 import { fromJson, toJson, type DescMethod, type DescService, type JsonValue } from "@bufbuild/protobuf";
 import type * as grpc from "@grpc/grpc-js";
 import { Auth, Cluster, KV, Lease, Maintenance } from "../gen/etcdserverpb/rpc_pb.js";
+import { Election, LeaderResponseSchema } from "../gen/v3electionpb/v3election_pb.js";
+import { Lock } from "../gen/v3lockpb/v3lock_pb.js";
 import type { Dashboard } from "../dashboard/serve.js";
 import type { EtcdMetrics } from "../metrics/etcd-metrics.js";
 import { AlarmType } from "../server/alarms.js";
 import { GrpcCode } from "../server/errors.js";
 import { clusterVersion, etcdVersion, type EtcdServer } from "../server/member.js";
+import type { ElectionService } from "./election.js";
 import { parseJsonExactly } from "./exact-json.js";
+import { goCleanPath, goNotFound, redirectToClean, V2Http } from "./v2-http.js";
 
 /**
  * The HTTP/1.1 side of the client port, as etcd serves it: `/health`,
@@ -48,7 +53,16 @@ const gatewayPaths: ReadonlyArray<[string, DescService, string]> = [
   ["auth/role/delete", Auth, "roleDelete"],
   ["auth/role/grant", Auth, "roleGrantPermission"],
   ["auth/role/revoke", Auth, "roleRevokePermission"],
+  ["lock/lock", Lock, "lock"],
+  ["lock/unlock", Lock, "unlock"],
+  ["election/campaign", Election, "campaign"],
+  ["election/proclaim", Election, "proclaim"],
+  ["election/leader", Election, "leader"],
+  ["election/resign", Election, "resign"],
 ];
+
+/** The one server-streaming call of the gateway: its answers are JSON lines, `{"result": …}` each, as grpc-gateway streams them. */
+const observePath = "election/observe";
 
 /** grpc-gateway's HTTP status for each gRPC code. */
 const httpStatusOf: Record<number, number> = {
@@ -81,8 +95,13 @@ interface Route {
   handler: grpc.handleUnaryCall<unknown, unknown>;
 }
 
+const observeMethod = Election.methods.find((method) => method.localName === "observe")!;
+
 export class HttpGateway {
   private readonly routes = new Map<string, Route>();
+  private readonly closing = new AbortController();
+  /** The v2 API, with --enable-v2. */
+  private readonly v2: V2Http | undefined;
 
   /** `implementations` holds the services whose gateway paths are served; none leaves only /health and /version. */
   constructor(
@@ -90,7 +109,9 @@ export class HttpGateway {
     implementations: ReadonlyMap<DescService, grpc.UntypedServiceImplementation>,
     private readonly metrics?: EtcdMetrics,
     private readonly dashboard?: Dashboard,
+    private readonly election?: ElectionService,
   ) {
+    if (member.config.enableV2) this.v2 = new V2Http(member);
     for (const [path, service, localName] of gatewayPaths) {
       const method = service.methods.find((candidate) => candidate.localName === localName);
       const implementation = implementations.get(service);
@@ -110,6 +131,13 @@ export class HttpGateway {
     if (path === "/metrics" && this.metrics !== undefined) return this.exposeMetrics(response);
     if (this.dashboard?.serves(path) === true && request.method === "GET") return this.dashboard.handle(path, response);
     if (path === "/version") return send(response, 200, "text/plain; charset=utf-8", JSON.stringify({ etcdserver: etcdVersion, etcdcluster: clusterVersion }));
+    if (path === "/v2" || path.startsWith("/v2/")) {
+      const cleaned = goCleanPath(path);
+      if (this.v2 !== undefined && cleaned !== path) return redirectToClean(request, response, cleaned, {});
+      if (this.v2?.handle(request, response, path) === true) return;
+      return goNotFound(response);
+    }
+    if (this.election !== undefined && (path === `/v3/${observePath}` || path === `/v3beta/${observePath}`)) return this.observe(request, response, this.election);
     const route = this.routes.get(path);
     if (route === undefined) return send(response, 404, "text/plain; charset=utf-8", "Not Found\n");
     if (request.method !== "POST") return send(response, 405, "text/plain; charset=utf-8", "Method Not Allowed\n");
@@ -147,6 +175,47 @@ export class HttpGateway {
     );
   }
 
+  /** Election.Observe: one JSON line per leader change, until the client goes away or the server closes. */
+  private observe(request: http.IncomingMessage, response: http.ServerResponse, election: ElectionService): void {
+    if (request.method === "OPTIONS") return send(response, 200, "text/plain; charset=utf-8", "");
+    if (request.method !== "POST") return send(response, 405, "text/plain; charset=utf-8", "Method Not Allowed\n");
+    this.readBody(request, (body) => {
+      if (body === undefined) return sendError(response, GrpcCode.ResourceExhausted, "etcdserver: request is too large");
+      let message: ReturnType<typeof parseBody>;
+      try {
+        message = parseBody(observeMethod, body);
+      } catch (error) {
+        return sendError(response, GrpcCode.InvalidArgument, (error as Error).message);
+      }
+      const controller = new AbortController();
+      response.on("close", () => controller.abort());
+      // As grpc-gateway does, the headers go with the first answer.
+      const start = () => {
+        if (!response.headersSent) response.writeHead(200, { "Content-Type": "application/json", "Transfer-Encoding": "chunked" });
+      };
+      const sink = {
+        send: (leader: never) =>
+          new Promise<void>((resolve) => {
+            if (response.destroyed) return resolve();
+            start();
+            const line = JSON.stringify({ result: toJson(LeaderResponseSchema, leader, { useProtoFieldName: true }) });
+            response.write(`${line}\n`, () => resolve());
+          }),
+      };
+      void election.observe(message as never, AbortSignal.any([controller.signal, this.closing.signal]), sink).then(() => {
+        if (response.destroyed) return;
+        start();
+        response.end();
+      });
+    });
+  }
+
+  /** Ends every streaming answer (Observe) when the server closes. */
+  close(): void {
+    this.closing.abort();
+    this.v2?.close();
+  }
+
   /** etcd 3.4: healthy when a linearizable read succeeds and no alarm is raised. */
   private health(response: http.ServerResponse): void {
     const alarms = this.member.alarms.list();
@@ -177,21 +246,29 @@ export class HttpGateway {
   private call(route: Route, body: Buffer, httpRequest: http.IncomingMessage, response: http.ServerResponse): void {
     let message: unknown;
     try {
-      // An empty (or blank) body and JSON null are the empty request, as grpc-gateway reads them.
-      const text = body.toString("utf8");
-      const json = /^[ \t\r\n]*$/.test(text) ? {} : ((parseJsonExactly(text) as JsonValue) ?? {});
-      message = fromJson(route.method.input, json, { ignoreUnknownFields: true });
+      message = parseBody(route.method, body);
     } catch (error) {
       return sendError(response, GrpcCode.InvalidArgument, (error as Error).message);
     }
+    // The call is cancelled, as a gRPC one would be, when the client goes away before the answer.
     // grpc-gateway hands the Authorization header on as the token; the connection tells the client certificate.
-    const call = { request: message, metadata: { token: httpRequest.headers.authorization }, source: httpRequest } as unknown as grpc.ServerUnaryCall<unknown, unknown>;
-    route.handler(call, (error, result) => {
+    const call = Object.assign(new EventEmitter(), { request: message, metadata: { token: httpRequest.headers.authorization }, source: httpRequest });
+    response.on("close", () => {
+      if (!response.writableFinished) call.emit("cancelled");
+    });
+    route.handler(call as unknown as grpc.ServerUnaryCall<unknown, unknown>, (error, result) => {
       if (error !== null && error !== undefined) return sendError(response, error.code ?? GrpcCode.Unknown, error.details ?? String(error));
       const json = toJson(route.method.output, result as never, { useProtoFieldName: true });
       send(response, 200, "application/json", JSON.stringify(json));
     });
   }
+}
+
+/** Parses a gateway request body: blank or null is the empty request, as grpc-gateway reads it. */
+function parseBody(method: DescMethod, body: Buffer): unknown {
+  const text = body.toString("utf8");
+  const json = /^[ \t\r\n]*$/.test(text) ? {} : ((parseJsonExactly(text) as JsonValue) ?? {});
+  return fromJson(method.input, json, { ignoreUnknownFields: true });
 }
 
 function send(response: http.ServerResponse, status: number, contentType: string, body: string): void {

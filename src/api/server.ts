@@ -6,6 +6,8 @@ import tls from "node:tls";
 import type { DescService } from "@bufbuild/protobuf";
 import type * as grpc from "@grpc/grpc-js";
 import { Auth, Cluster, KV, Lease, Maintenance } from "../gen/etcdserverpb/rpc_pb.js";
+import { Election } from "../gen/v3electionpb/v3election_pb.js";
+import { Lock } from "../gen/v3lockpb/v3lock_pb.js";
 import * as errors from "../server/errors.js";
 import { Dashboard } from "../dashboard/serve.js";
 import { listenOnPath } from "../pkg/listen-on-path.js";
@@ -16,13 +18,16 @@ import { createClientTlsServer, verifiedCommonName, type ClientTlsLayer, type Cl
 import { authService } from "./auth.js";
 import { authInfoOf } from "./auth-info.js";
 import { clusterService } from "./cluster.js";
+import { ElectionService } from "./election.js";
 import { serviceDefinition } from "./grpc.js";
 import { GrpcServer, listenOn } from "./grpc-server.js";
 import { withAuthorityRewriting } from "./h2-authority.js";
 import { HttpGateway } from "./http-gateway.js";
 import { kvService } from "./kv.js";
 import { leaseService } from "./lease.js";
+import { lockService } from "./lock.js";
 import { maintenanceService } from "./maintenance.js";
+import { CallSignals, recipeBackend } from "./recipe-backend.js";
 import { WatchHub, watchServiceDefinition } from "./watch.js";
 
 /** gRPC messages may exceed --max-request-bytes by this much, as in etcd, so that the server can answer "request is too large". */
@@ -42,15 +47,17 @@ const http2Preface = Buffer.from("PRI");
 export class ClientServer {
   private readonly grpcServer: GrpcServer;
   private readonly httpServer: http.Server;
+  private readonly gateway: HttpGateway;
   private readonly listeners: net.Server[] = [];
   /** Every accepted connection still open, to be ended at close even if it never spoke (or never finished its TLS handshake). */
   private readonly connections = new Set<net.Socket>();
   private readonly watchHub: WatchHub;
-  private readonly gateway: HttpGateway;
   /** What --listen-metrics-urls listeners serve. */
   private readonly metricsServer = http.createServer((request, response) => this.gateway.handleMetricsOnly(request, response));
   private metricsTlsLayer: ClientTlsLayer | undefined;
   private readonly tlsLayer: ClientTlsLayer | undefined;
+  /** Aborts the waits of Lock, Campaign and Observe calls when the server closes. */
+  private readonly recipeSignals: CallSignals;
 
   /** `tlsOptions`: client TLS (from clientTlsServerOptions), needed when a listen URL is `https` or `unixs`. */
   constructor(
@@ -59,6 +66,7 @@ export class ClientServer {
   ) {
     const config = member.config;
     this.watchHub = new WatchHub(member);
+    this.recipeSignals = new CallSignals(member);
     const metrics = instrumentMember(member, () => this.watchHub.store.stats());
     this.grpcServer = new GrpcServer({
       maxReceiveMessageBytes: config.maxRequestBytes + grpcOverheadBytes,
@@ -66,18 +74,24 @@ export class ClientServer {
       admit: (path, metadata, stream) => admitCall(member, path, metadata, stream),
       observer: metrics.grpc,
     });
+    this.watchHub = new WatchHub(member);
+    const recipes = recipeBackend(member, this.watchHub.store);
+    const election = new ElectionService(recipes, this.recipeSignals);
     const implementations = new Map<DescService, grpc.UntypedServiceImplementation>([
       [KV, kvService(member)],
       [Maintenance, maintenanceService(member)],
       [Lease, leaseService(member)],
       [Cluster, clusterService(member)],
       [Auth, authService(member)],
+      [Lock, lockService(recipes, this.recipeSignals)],
+      [Election, election.implementation()],
     ]);
     for (const [service, implementation] of implementations) this.grpcServer.addService(serviceDefinition(service), implementation);
     this.grpcServer.addService(watchServiceDefinition(), this.watchHub.service());
     metrics.initializeMethods(this.grpcServer.methodLabels());
-    // --enable-grpc-gateway=false leaves /health, /version and /metrics, as in etcd.
-    this.gateway = new HttpGateway(member, config.enableGrpcGateway ? implementations : new Map(), metrics, config.dashboard ? new Dashboard() : undefined);
+    // --enable-grpc-gateway=false leaves /health, /version, /metrics and /dashboard, as in etcd.
+    const gatewayOn = config.enableGrpcGateway;
+    this.gateway = new HttpGateway(member, gatewayOn ? implementations : new Map(), metrics, config.dashboard ? new Dashboard() : undefined, gatewayOn ? election : undefined);
     this.httpServer = http.createServer((request, response) => this.gateway.handle(request, response));
     if (tlsOptions !== undefined) {
       this.tlsLayer = createClientTlsServer(tlsOptions, member.logger, (socket) => this.route(socket));
@@ -134,6 +148,8 @@ export class ClientServer {
   }
 
   async close(): Promise<void> {
+    this.recipeSignals.close();
+    this.gateway.close();
     this.watchHub.close();
     const closing = this.listeners.map((listener) => new Promise<void>((resolve) => listener.close(() => resolve())));
     this.httpServer.closeAllConnections();
@@ -208,8 +224,6 @@ const adminPaths = new Set([
   "/etcdserverpb.Maintenance/Snapshot",
   "/etcdserverpb.Maintenance/Hash",
   "/etcdserverpb.Maintenance/HashKV",
-  "/etcdserverpb.Maintenance/MoveLeader",
-  "/etcdserverpb.Maintenance/Downgrade",
   "/etcdserverpb.Cluster/MemberAdd",
   "/etcdserverpb.Cluster/MemberRemove",
   "/etcdserverpb.Cluster/MemberUpdate",

@@ -48,6 +48,8 @@ export interface ApplyResult {
   error?: errors.EtcdError;
   /** For an Authenticate entry: the user and auth revision a token is for. */
   authenticated?: AuthApplied["authenticated"];
+  /** For a v2 keys request: its event or v2 error. */
+  v2?: import("./v2-keys.js").V2Outcome;
   /** For a compaction: settles when its records have left the backend. */
   physical?: Promise<void>;
 }

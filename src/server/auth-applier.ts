@@ -1,4 +1,4 @@
-import { create, type Message } from "@bufbuild/protobuf";
+import { create, type DescMessage, type Message, type MessageInitShape } from "@bufbuild/protobuf";
 import type { AuthStore, AuthInfo } from "../auth/auth-store.js";
 import type { SimpleTokens } from "../auth/simple-tokens.js";
 import type { InternalRaftRequest } from "../gen/etcdserverpb/raft_internal_pb.js";
@@ -68,6 +68,10 @@ export class AuthApplier {
       this.checkTxn(info, request.txn);
     } else if (request.leaseRevoke !== undefined) {
       this.checkLeaseKeys(info, request.leaseRevoke.ID);
+    } else if (request.authUserGet !== undefined && request.authUserGet.name === info.username) {
+      // As etcd 3.4: a user may read itself, and the roles it holds.
+    } else if (request.authRoleGet !== undefined && this.auth.user(info.username)?.roles.includes(request.authRoleGet.role) === true) {
+      // (see above)
     } else if (isAuthManagement(request)) {
       // Auth management needs the root role; etcd 3.4 lets any user compact and list or change alarms.
       this.auth.checkAdmin(info);
@@ -106,98 +110,98 @@ export class AuthApplier {
 
   /** Applies an auth entry; undefined when the entry is not one. `index` is the entry's, which a simple token carries. */
   apply(request: InternalRaftRequest, index: number): AuthApplied | undefined {
-    const auth = this.auth;
-    const header = (): { header: ReturnType<typeof create<typeof ResponseHeaderSchema>> } => ({ header: create(ResponseHeaderSchema, {}) });
-    if (request.authEnable !== undefined) {
-      auth.applyEnable();
-      return { response: create(AuthEnableResponseSchema, header()) };
-    }
-    if (request.authDisable !== undefined) {
-      auth.applyDisable();
-      this.tokens.clear();
-      return { response: create(AuthDisableResponseSchema, header()) };
-    }
-    if (request.authenticate !== undefined) {
-      const { name, simpleToken } = request.authenticate;
-      auth.applyAuthenticate(name);
-      const token = simpleToken === "" ? "" : this.tokens.assign(simpleToken, index, name);
-      return { response: create(AuthenticateResponseSchema, { ...header(), token }), authenticated: { username: name, revision: auth.currentRevision } };
-    }
-    const add = request.authUserAdd;
-    if (add !== undefined) {
-      auth.applyUserAdd(add.name, add.hashedPassword, add.options?.noPassword ?? false);
-      return { response: create(AuthUserAddResponseSchema, header()) };
-    }
-    if (request.authUserDelete !== undefined) {
-      auth.applyUserDelete(request.authUserDelete.name);
-      this.tokens.invalidateUser(request.authUserDelete.name);
-      return { response: create(AuthUserDeleteResponseSchema, header()) };
-    }
-    if (request.authUserChangePassword !== undefined) {
-      auth.applyUserChangePassword(request.authUserChangePassword.name, request.authUserChangePassword.hashedPassword);
-      this.tokens.invalidateUser(request.authUserChangePassword.name);
-      return { response: create(AuthUserChangePasswordResponseSchema, header()) };
-    }
-    if (request.authUserGrantRole !== undefined) {
-      auth.applyUserGrantRole(request.authUserGrantRole.user, request.authUserGrantRole.role);
-      return { response: create(AuthUserGrantRoleResponseSchema, header()) };
-    }
-    if (request.authUserRevokeRole !== undefined) {
-      auth.applyUserRevokeRole(request.authUserRevokeRole.name, request.authUserRevokeRole.role);
-      return { response: create(AuthUserRevokeRoleResponseSchema, header()) };
-    }
-    if (request.authUserGet !== undefined) {
-      const user = auth.user(request.authUserGet.name);
-      if (user === undefined) throw errors.ErrUserNotFound;
-      return { response: create(AuthUserGetResponseSchema, { ...header(), roles: user.roles }) };
-    }
-    if (request.authUserList !== undefined) return { response: create(AuthUserListResponseSchema, { ...header(), users: auth.userNames() }) };
-    if (request.authRoleAdd !== undefined) {
-      auth.applyRoleAdd(request.authRoleAdd.name);
-      return { response: create(AuthRoleAddResponseSchema, header()) };
-    }
-    if (request.authRoleDelete !== undefined) {
-      auth.applyRoleDelete(request.authRoleDelete.role);
-      return { response: create(AuthRoleDeleteResponseSchema, header()) };
-    }
-    if (request.authRoleGet !== undefined) {
-      const role = auth.role(request.authRoleGet.role);
-      if (role === undefined) throw errors.ErrRoleNotFound;
-      return { response: create(AuthRoleGetResponseSchema, { ...header(), perm: role.keyPermission }) };
-    }
-    if (request.authRoleList !== undefined) return { response: create(AuthRoleListResponseSchema, { ...header(), roles: auth.roleNames() }) };
-    if (request.authRoleGrantPermission !== undefined) {
-      const { name, perm } = request.authRoleGrantPermission;
-      if (perm === undefined) throw errors.ErrPermissionNotGranted;
-      auth.applyRoleGrantPermission(name, perm);
-      return { response: create(AuthRoleGrantPermissionResponseSchema, header()) };
-    }
-    if (request.authRoleRevokePermission !== undefined) {
-      const { role, key, rangeEnd } = request.authRoleRevokePermission;
-      auth.applyRoleRevokePermission(role, Buffer.from(key), Buffer.from(rangeEnd));
-      return { response: create(AuthRoleRevokePermissionResponseSchema, header()) };
+    for (const field of authEntryFields) {
+      const value = request[field];
+      if (value !== undefined) return (this.handlers[field] as (value: unknown, index: number) => AuthApplied)(value, index);
     }
     return undefined;
   }
+
+  /** What each auth entry does to the store, and its answer. */
+  private readonly handlers: { [Field in AuthEntryField]: (value: NonNullable<InternalRaftRequest[Field]>, index: number) => AuthApplied } = {
+    authEnable: () => {
+      this.auth.applyEnable();
+      return answer(AuthEnableResponseSchema);
+    },
+    authDisable: () => {
+      this.auth.applyDisable();
+      this.tokens.clear();
+      return answer(AuthDisableResponseSchema);
+    },
+    authenticate: ({ name, simpleToken }, index) => {
+      this.auth.applyAuthenticate(name);
+      // An empty prefix: JWT, whose token the member that took the call signs once it knows the revision.
+      const token = simpleToken === "" ? "" : this.tokens.assign(simpleToken, index, name);
+      return { ...answer(AuthenticateResponseSchema, { token }), authenticated: { username: name, revision: this.auth.currentRevision } };
+    },
+    authUserAdd: ({ name, hashedPassword, options }) => {
+      this.auth.applyUserAdd(name, hashedPassword, options?.noPassword ?? false);
+      return answer(AuthUserAddResponseSchema);
+    },
+    authUserDelete: ({ name }) => {
+      this.auth.applyUserDelete(name);
+      this.tokens.invalidateUser(name);
+      return answer(AuthUserDeleteResponseSchema);
+    },
+    authUserChangePassword: ({ name, hashedPassword }) => {
+      this.auth.applyUserChangePassword(name, hashedPassword);
+      this.tokens.invalidateUser(name);
+      return answer(AuthUserChangePasswordResponseSchema);
+    },
+    authUserGrantRole: ({ user, role }) => {
+      this.auth.applyUserGrantRole(user, role);
+      return answer(AuthUserGrantRoleResponseSchema);
+    },
+    authUserRevokeRole: ({ name, role }) => {
+      this.auth.applyUserRevokeRole(name, role);
+      return answer(AuthUserRevokeRoleResponseSchema);
+    },
+    authUserGet: ({ name }) => {
+      const user = this.auth.user(name);
+      if (user === undefined) throw errors.ErrUserNotFound;
+      return answer(AuthUserGetResponseSchema, { roles: user.roles });
+    },
+    authUserList: () => answer(AuthUserListResponseSchema, { users: this.auth.userNames() }),
+    authRoleAdd: ({ name }) => {
+      this.auth.applyRoleAdd(name);
+      return answer(AuthRoleAddResponseSchema);
+    },
+    authRoleDelete: ({ role }) => {
+      this.auth.applyRoleDelete(role);
+      return answer(AuthRoleDeleteResponseSchema);
+    },
+    authRoleGet: ({ role }) => {
+      const found = this.auth.role(role);
+      if (found === undefined) throw errors.ErrRoleNotFound;
+      return answer(AuthRoleGetResponseSchema, { perm: found.keyPermission });
+    },
+    authRoleList: () => answer(AuthRoleListResponseSchema, { roles: this.auth.roleNames() }),
+    authRoleGrantPermission: ({ name, perm }) => {
+      if (perm === undefined) throw errors.ErrPermissionNotGranted;
+      this.auth.applyRoleGrantPermission(name, perm);
+      return answer(AuthRoleGrantPermissionResponseSchema);
+    },
+    authRoleRevokePermission: ({ role, key, rangeEnd }) => {
+      this.auth.applyRoleRevokePermission(role, Buffer.from(key), Buffer.from(rangeEnd));
+      return answer(AuthRoleRevokePermissionResponseSchema);
+    },
+  };
 }
 
-/** The auth entries only a root user may propose once auth is on (all but Authenticate). */
+/** The fields of InternalRaftRequest that carry an auth entry. */
+const authEntryFields = [
+  "authEnable", "authDisable", "authenticate",
+  "authUserAdd", "authUserDelete", "authUserChangePassword", "authUserGrantRole", "authUserRevokeRole", "authUserGet", "authUserList",
+  "authRoleAdd", "authRoleDelete", "authRoleGet", "authRoleList", "authRoleGrantPermission", "authRoleRevokePermission",
+] as const;
+type AuthEntryField = (typeof authEntryFields)[number];
+
+/** A response with an empty header (the API edge completes it) and `fields`. */
+function answer<Schema extends DescMessage>(schema: Schema, fields: Record<string, unknown> = {}): AuthApplied {
+  return { response: create(schema, { ...fields, header: create(ResponseHeaderSchema) } as unknown as MessageInitShape<Schema>) };
+}
+
+/** The auth entries only a root user may propose once auth is on: all but Authenticate. */
 function isAuthManagement(request: InternalRaftRequest): boolean {
-  return (
-    request.authEnable !== undefined ||
-    request.authDisable !== undefined ||
-    request.authUserAdd !== undefined ||
-    request.authUserDelete !== undefined ||
-    request.authUserChangePassword !== undefined ||
-    request.authUserGrantRole !== undefined ||
-    request.authUserRevokeRole !== undefined ||
-    request.authUserGet !== undefined ||
-    request.authUserList !== undefined ||
-    request.authRoleAdd !== undefined ||
-    request.authRoleDelete !== undefined ||
-    request.authRoleGet !== undefined ||
-    request.authRoleList !== undefined ||
-    request.authRoleGrantPermission !== undefined ||
-    request.authRoleRevokePermission !== undefined
-  );
+  return authEntryFields.some((field) => field !== "authenticate" && request[field] !== undefined);
 }

@@ -57,6 +57,8 @@ export interface ServerConfig {
   dashboard: boolean;
   /** Extra listeners serving only /metrics and /health. */
   listenMetricsUrls: URL[];
+  /** Serve the v2 API (`/v2/keys` and the rest) on the client port's HTTP side. */
+  enableV2: boolean;
   /**
    * Peer TLS (--peer-cert-file, --peer-key-file, --peer-trusted-ca-file,
    * --peer-client-cert-auth), for `https` peer URLs; undefined when neither
@@ -227,6 +229,7 @@ function buildConfig(values: FlagValues): ServerConfig {
     authJwt: authJwtOptions(get("auth-token")),
     authTokenTtlSeconds: integer("auth-token-ttl"),
     bcryptCost: integer("bcrypt-cost"),
+    enableV2: bool("enable-v2"),
     peerTls: peerTlsConfig(get),
     clientTls: undefined,
   };

@@ -66,7 +66,7 @@ export const flagSpecs: readonly FlagSpec[] = [
   flag("pre-vote", "bool", "false"),
   flag("auto-compaction-retention", "string", "0", false),
   flag("auto-compaction-mode", "string", "periodic"),
-  flag("enable-v2", "bool", "false", false),
+  flag("enable-v2", "bool", "false"),
   flag("enable-grpc-gateway", "bool", "true"),
   // Security
   flag("cert-file", "string", ""),

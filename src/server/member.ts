@@ -47,6 +47,8 @@ import type { AuthInfo, AuthStore } from "../auth/auth-store.js";
 import { executeRange } from "./range.js";
 import { isTxnReadOnly, isTxnSerializable, compareToPath, executeAlongPath } from "./txn.js";
 import { quotaCost } from "./quota.js";
+import { V2Keys, type V2Outcome } from "./v2-keys.js";
+import type { Request as V2Request } from "../gen/etcdserverpb/etcdserver_pb.js";
 
 /** The etcd release whose behaviour this member matches, as Status reports it. */
 export const etcdVersion = "3.4.23";
@@ -62,6 +64,8 @@ const leaseExpiryCheckMs = 500;
 const deadlineCheckMs = 100;
 /** How long a new member with an empty data dir waits for a peer to say whether it was bootstrapped before. */
 const newMemberCheckMs = 1000;
+/** How often the leader proposes a SYNC entry that expires v2 nodes, as etcd does. */
+const v2SyncMs = 500;
 /** etcd refuses new proposals when applying lags committing by more than this. */
 const maxAppliedLag = 5000;
 
@@ -120,6 +124,8 @@ export class EtcdServer {
   private readonly raftStorage: ServerRaftStorage;
   /** Counted for the metrics, which read them when scraped. */
   readonly counters = { leaderChanges: 0, proposalsFailed: 0 };
+  /** The v2 keys store (served with --enable-v2). */
+  readonly v2: V2Keys;
 
   private constructor(
     readonly config: ServerConfig,
@@ -139,6 +145,7 @@ export class EtcdServer {
     this.authTokens = new SimpleTokens(config.authTokenTtlSeconds * 1000);
     this.authApplier = new AuthApplier(storage.auth, storage.lessor, this.authTokens);
     this.applier = new Applier(storage.store, storage.lessor, storage.alarms, minLeaseTtlSeconds, this.authApplier);
+    this.v2 = new V2Keys(storage.backend);
     this.ids = new IdGenerator(this.memberId, Date.now());
     this.appliedIndex = storage.store.consistentIndex();
     this.requestTimeoutMs = 5000 + 2 * config.electionTimeoutMs;
@@ -215,6 +222,7 @@ export class EtcdServer {
     }
     server.timers.push(setInterval(() => server.leases.revokeExpired(leaseExpiryCheckMs), leaseExpiryCheckMs));
     server.timers.push(setInterval(() => server.expireWaiters(), deadlineCheckMs));
+    server.timers.push(setInterval(() => server.syncV2(), v2SyncMs));
     if (config.leaseCheckpointEnabled) {
       server.timers.push(setInterval(() => server.leases.proposeCheckpoints(storage.lessor.checkpoints()), config.leaseCheckpointIntervalMs));
     }
@@ -291,6 +299,11 @@ export class EtcdServer {
     return this.storage.membership.get(this.memberId)?.isLearner ?? false;
   }
 
+  /** The leader's heartbeat round trips to a follower, for /v2/stats/leader. */
+  peerLatency(id: bigint) {
+    return this.raft.followerLatency.of(id);
+  }
+
   /** Since when (performance.now()) the message stream to a peer has been open; undefined while it is not. */
   peerActiveSince(id: bigint): number | undefined {
     return this.transport.peerStatus(id)?.activeSinceMs;
@@ -333,6 +346,20 @@ export class EtcdServer {
 
   leaseRevoke(request: LeaseRevokeRequest, auth?: AuthInfo): Promise<LeaseRevokeResponse> {
     return this.propose(raftRequest({ leaseRevoke: request }), auth) as Promise<LeaseRevokeResponse>;
+  }
+
+  /** Proposes a v2 keys request; resolves once applied here with its event or v2 error, and the entry's raft index. */
+  async proposeV2(request: V2Request): Promise<V2Outcome> {
+    const result = await this.proposeForResult(raftRequest({ v2: request }));
+    if (result.error !== undefined) throw result.error;
+    return result.v2!;
+  }
+
+  /** On the leader: expires v2 nodes whose time has come, through the log. */
+  private syncV2(): void {
+    if (this.raft.leaderId !== this.memberId || this.failure !== undefined) return;
+    const request = this.v2.syncRequest(Date.now());
+    if (request !== undefined) void this.proposeForResult(raftRequest({ v2: request })).catch(() => undefined);
   }
 
   alarm(request: AlarmRequest, auth?: AuthInfo): Promise<AlarmResponse> {
@@ -510,7 +537,12 @@ export class EtcdServer {
       if (entry.type === EntryType.EntryNormal) {
         if (entry.data.length > 0) {
           const request = fromBinary(InternalRaftRequestSchema, entry.data);
-          const result = request.clusterMemberAttrSet !== undefined ? this.confChanges.setAttributes(request.clusterMemberAttrSet) : this.applier.apply(request, entry.index);
+          const result =
+            request.clusterMemberAttrSet !== undefined
+              ? this.confChanges.setAttributes(request.clusterMemberAttrSet)
+              : request.v2 !== undefined
+                ? { v2: this.v2.apply(request.v2, entry.index) }
+                : this.applier.apply(request, entry.index);
           const id = request.header?.ID ?? 0n;
           if (this.waiters.has(id)) results.push([id, result]);
         }
@@ -523,6 +555,7 @@ export class EtcdServer {
     }
     const last = entries[entries.length - 1];
     if (last !== undefined) storeAppliedTerm(this.backend, last.term);
+    this.v2.persist();
   }
 
   /** Answers the waiters of applied entries, then compacts the log when --snapshot-count entries were applied since the last time. */
@@ -550,6 +583,7 @@ export class EtcdServer {
     this.storage.membership.reload();
     this.storage.alarms.reload();
     this.storage.auth.reload();
+    this.v2.reload();
     this.appliedIndex = snapshot.metadata.index;
     this.confChanges.syncPeers();
     this.resolveApplyWaiters();

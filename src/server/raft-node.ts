@@ -17,6 +17,7 @@ import type { PeerTransport } from "../transport/peer-transport.js";
 import type { WalRecord } from "../wal/record.js";
 import type { Wal } from "../wal/wal.js";
 import * as errors from "./errors.js";
+import { FollowerLatency } from "./follower-latency.js";
 import type { ServerRaftStorage } from "./snapshot.js";
 import { entryRecord, hardStateRecord, snapshotRecord } from "./wal-records.js";
 
@@ -60,6 +61,8 @@ const readIndexRetryMs = 500;
  */
 export class RaftNode {
   readonly id: bigint;
+  /** On the leader: heartbeat round trips to each follower. */
+  readonly followerLatency = new FollowerLatency();
   private readonly node: RawNode;
   private readonly storage: ServerRaftStorage;
   private readonly wal: Wal;
@@ -208,6 +211,7 @@ export class RaftNode {
   /** Steps a message from a peer. */
   step(message: Message): void {
     if (this.stopped) return;
+    this.followerLatency.received(message);
     this.node.step(message);
     this.schedule();
   }
@@ -238,6 +242,7 @@ export class RaftNode {
 
   private async handle(ready: Ready): Promise<void> {
     if (ready.softState !== undefined) this.changeSoftState(ready.softState);
+    this.followerLatency.sent(ready.messages);
     this.transport.send(ready.messages);
 
     // The backend is the snapshot: it is replaced, and durable, before the WAL

@@ -56,7 +56,7 @@ test("a peer that is down: messages past the queue bound are dropped and the pee
     a.transport.addPeer(2n, [`http://127.0.0.1:${await unusedPort()}`]);
     await waitFor(() => a!.unreachable.includes(2n), "unreachable after a refused connection");
     a.transport.send(range(1, 20).map((index) => numbered(1n, 2n, index)));
-    assert.deepEqual(a.transport.peerStatus(2n), { connected: false, activeSinceMs: undefined, queuedMessages: 8, droppedMessages: 12, snapshotsInFlight: 0 });
+    assert.deepEqual(a.transport.peerStatus(2n), { connected: false, activeSinceMs: undefined, queuedMessages: 8, droppedMessages: 12, sentBytes: 0, snapshotsInFlight: 0 });
     const before = a.unreachable.length;
     await waitFor(() => a!.unreachable.length >= before + 12, "one report per dropped message");
     assert.ok(a.unreachable.every((id) => id === 2n));
