@@ -115,7 +115,7 @@ describe("the v2 store in raft snapshots", { timeout: 240_000 }, () => {
     await behind.stop();
     const writer = new V2Client(leader.endpoint);
     const writers = 16;
-    const writesEach = 340; // more than the 5,000 entries kept for slow followers, in all
+    const writesEach = 450; // well past the 5,000 entries kept for slow followers, in all
     await Promise.all(
       Array.from({ length: writers }, async (_, writerIndex) => {
         for (let write = 0; write < writesEach; write++) {
