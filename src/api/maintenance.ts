@@ -8,6 +8,8 @@ import {
   type AlarmRequest,
   type HashKVRequest,
   type MoveLeaderRequest,
+  type SnapshotRequest,
+  type SnapshotResponse,
 } from "../gen/etcdserverpb/rpc_pb.js";
 import { StoreError } from "../mvcc/errors.js";
 import { AlarmType } from "../server/alarms.js";
@@ -16,8 +18,10 @@ import * as errors from "../server/errors.js";
 import { etcdVersion, type EtcdServer } from "../server/member.js";
 import { unary } from "./grpc.js";
 import { fillHeader } from "./header.js";
+import type { ServerCall } from "./grpc-server.js";
+import { streamSnapshot } from "./snapshot-stream.js";
 
-/** etcd's Maintenance service: status, hashes and alarms. */
+/** etcd's Maintenance service: status, hashes, alarms and snapshots. */
 export function maintenanceService(server: EtcdServer): grpc.UntypedServiceImplementation {
   return {
     status: unary(() => {
@@ -55,6 +59,7 @@ export function maintenanceService(server: EtcdServer): grpc.UntypedServiceImple
       await server.cluster.moveLeader(request.targetID);
       return fillHeader(server, create(MoveLeaderResponseSchema));
     }),
+    snapshot: (call: grpc.ServerWritableStream<SnapshotRequest, SnapshotResponse>) => void streamSnapshot(server.backend, call as unknown as ServerCall),
     // etcd 3.4 leaves the header of alarm responses out.
     alarm: unary((request: AlarmRequest) => server.alarm(request)),
   };
