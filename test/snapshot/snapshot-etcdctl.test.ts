@@ -1,0 +1,120 @@
+// Maintenance.Snapshot through the real etcdctl 3.4: etcd and tetcd are fed
+// the same history, `etcdctl snapshot save` takes a snapshot of each, and
+// `etcdctl snapshot status` reports the same revision and key count for both
+// (the hashes differ only by the members bucket: ids and URLs). The two files
+// hold the same key, lease and compaction records byte for byte. Then
+// tetcd's snapshot is restored by `etcdctl snapshot restore`, and the etcd
+// started on it serves the same keys, values, revisions, lease and
+// compaction point as the tetcd it came from.
+import assert from "node:assert/strict";
+import { createHash } from "node:crypto";
+import { readFileSync, rmSync } from "node:fs";
+import { join } from "node:path";
+import { after, before, describe, test } from "node:test";
+import { BboltReader } from "../../src/snapshot/bbolt-reader.js";
+import { EtcdClient } from "../support/client.js";
+import { etcdctl, freePort, hasCommand, startEtcd, startTetcd, temporaryDirectory, track, type ServerProcess } from "../support/processes.js";
+import { applyHistory, assertSameStore, dumpStore, saveSnapshot, type StoreDump } from "./history.js";
+
+interface Side {
+  server: ServerProcess;
+  client: EtcdClient;
+  snapshot: string;
+  dump: StoreDump;
+}
+
+function records(path: string, bucket: string): string[] {
+  const reader = new BboltReader(path);
+  try {
+    return [...reader.records(bucket)].map(({ key, value }) => `${key.toString("hex")}=${value.toString("hex")}`);
+  } finally {
+    reader.close();
+  }
+}
+
+describe("snapshots beside etcd 3.4", { timeout: 180_000 }, () => {
+  const directory = temporaryDirectory("snapshots");
+  const sides = new Map<"etcd" | "tetcd", Side>();
+  let compactAt = 0;
+  const stopped: ServerProcess[] = [];
+  before(async () => {
+    assert.ok(hasCommand("etcd") && hasCommand("etcdctl"), "etcd 3.4 and etcdctl must be installed");
+    for (const kind of ["etcd", "tetcd"] as const) {
+      const server = kind === "etcd" ? await startEtcd() : await startTetcd();
+      stopped.push(server);
+      const client = new EtcdClient(server.endpoint);
+      compactAt = await applyHistory(client);
+      const snapshot = join(directory, `${kind}.db`);
+      assert.match(saveSnapshot(server.endpoint, snapshot), /^Snapshot saved at /m);
+      sides.set(kind, { server, client, snapshot, dump: await dumpStore(client, compactAt) });
+    }
+  });
+  after(async () => {
+    for (const side of sides.values()) side.client.close();
+    for (const server of stopped) await server.stop();
+    rmSync(directory, { recursive: true, force: true });
+  });
+  const side = (kind: "etcd" | "tetcd"): Side => {
+    const found = sides.get(kind);
+    assert.ok(found !== undefined, `${kind} did not start`);
+    return found;
+  };
+
+  test("the two servers hold the same store", () => {
+    assertSameStore(side("tetcd").dump, side("etcd").dump, "tetcd beside etcd");
+    assert.match(side("etcd").dump.belowCompaction, /compacted/);
+  });
+
+  test("the file ends with the sha256 of the database, as etcdctl snapshot restore checks", () => {
+    const file = readFileSync(side("tetcd").snapshot);
+    assert.equal(file.length % 512, 32);
+    const database = file.subarray(0, file.length - 32);
+    assert.ok(createHash("sha256").update(database).digest().equals(file.subarray(file.length - 32)));
+  });
+
+  test("etcdctl snapshot status: the same revision and key count, in the same forms", () => {
+    const status = (kind: "etcd" | "tetcd", format: string) => etcdctl("127.0.0.1:1", ["snapshot", "status", side(kind).snapshot, "-w", format]);
+    const etcd = JSON.parse(status("etcd", "json").stdout) as { hash: number; revision: number; totalKey: number; totalSize: number };
+    const tetcd = JSON.parse(status("tetcd", "json").stdout) as typeof etcd;
+    assert.equal(tetcd.revision, etcd.revision);
+    assert.equal(tetcd.totalKey, etcd.totalKey);
+    assert.ok(tetcd.totalSize > 0 && tetcd.totalSize % 4096 === 0);
+    for (const format of ["simple", "table"]) {
+      const shape = (text: string): string => text.replace(/[0-9a-f]{8}/g, "HASH").replace(/\d+(\.\d+)? [kM]?B/g, "SIZE");
+      assert.equal(shape(status("tetcd", format).stdout), shape(status("etcd", format).stdout), `-w ${format}`);
+    }
+  });
+
+  test("the files hold the same buckets, and the same key, lease and compaction records", () => {
+    const etcd = new BboltReader(side("etcd").snapshot);
+    const tetcd = new BboltReader(side("tetcd").snapshot);
+    try {
+      assert.deepEqual(tetcd.bucketNames(), etcd.bucketNames());
+    } finally {
+      etcd.close();
+      tetcd.close();
+    }
+    for (const bucket of ["key", "lease", "auth", "cluster", "alarm"]) {
+      assert.deepEqual(records(side("tetcd").snapshot, bucket), records(side("etcd").snapshot, bucket), `bucket ${bucket}`);
+    }
+    const compaction = (path: string) => records(path, "meta").filter((record) => !record.startsWith(Buffer.from("consistent_index").toString("hex")));
+    assert.deepEqual(compaction(side("tetcd").snapshot), compaction(side("etcd").snapshot));
+  });
+
+  test("etcd 3.4 restores tetcd's snapshot with etcdctl snapshot restore and serves the same store", async () => {
+    const dataDir = join(directory, "restored-by-etcd");
+    const clientPort = await freePort();
+    const peer = `http://127.0.0.1:${await freePort()}`;
+    const restore = etcdctl("127.0.0.1:1", ["snapshot", "restore", side("tetcd").snapshot, "--data-dir", dataDir, "--name", "restored", "--initial-cluster", `restored=${peer}`, "--initial-advertise-peer-urls", peer]);
+    assert.equal(restore.status, 0, restore.stderr);
+    const url = `http://127.0.0.1:${clientPort}`;
+    const etcd = await track("etcd", ["--name", "restored", "--data-dir", dataDir, "--listen-client-urls", url, "--advertise-client-urls", url, "--listen-peer-urls", peer, "--initial-advertise-peer-urls", peer, "--initial-cluster", `restored=${peer}`], clientPort, dataDir, false);
+    stopped.push(etcd);
+    const client = new EtcdClient(etcd.endpoint);
+    try {
+      assertSameStore(await dumpStore(client, compactAt), side("tetcd").dump, "etcd restored from tetcd's snapshot");
+    } finally {
+      client.close();
+    }
+  });
+});
