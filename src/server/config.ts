@@ -208,7 +208,7 @@ function parseUrls(text: string): URL[] {
   return splitList(text).map((item) => new URL(item));
 }
 
-function parseInitialCluster(text: string): Map<string, string[]> {
+export function parseInitialCluster(text: string): Map<string, string[]> {
   const cluster = new Map<string, string[]>();
   for (const item of splitList(text)) {
     const separator = item.indexOf("=");
