@@ -5,16 +5,24 @@
 // hold the same key, lease and compaction records byte for byte. Then
 // tetcd's snapshot is restored by `etcdctl snapshot restore`, and the etcd
 // started on it serves the same keys, values, revisions, lease and
-// compaction point as the tetcd it came from.
+// compaction point as the tetcd it came from; and both snapshots are
+// restored by `tetcd snapshot restore` (one, into a cluster of three), the
+// tetcd started on each serving the store of the server it was saved from.
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
-import { readFileSync, rmSync } from "node:fs";
+import { spawnSync } from "node:child_process";
+import { readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { BboltReader } from "../../src/snapshot/bbolt-reader.js";
 import { EtcdClient } from "../support/client.js";
-import { etcdctl, freePort, hasCommand, startEtcd, startTetcd, temporaryDirectory, track, type ServerProcess } from "../support/processes.js";
+import { etcdctl, freePort, hasCommand, startEtcd, startTetcd, temporaryDirectory, tetcdBin, track, type ServerProcess } from "../support/processes.js";
 import { applyHistory, assertSameStore, dumpStore, saveSnapshot, type StoreDump } from "./history.js";
+
+function tetcdCommand(args: string[]): { status: number; stdout: string; stderr: string } {
+  const result = spawnSync(process.execPath, [tetcdBin, ...args], { encoding: "utf8", timeout: 60_000 });
+  return { status: result.status ?? -1, stdout: result.stdout, stderr: result.stderr };
+}
 
 interface Side {
   server: ServerProcess;
@@ -115,6 +123,104 @@ describe("snapshots beside etcd 3.4", { timeout: 180_000 }, () => {
       assertSameStore(await dumpStore(client, compactAt), side("tetcd").dump, "etcd restored from tetcd's snapshot");
     } finally {
       client.close();
+    }
+  });
+
+  test("tetcd snapshot status prints what etcdctl snapshot status prints, in every form", () => {
+    for (const kind of ["etcd", "tetcd"] as const) {
+      for (const format of ["simple", "table", "json"]) {
+        const expected = etcdctl("127.0.0.1:1", ["snapshot", "status", side(kind).snapshot, "-w", format]);
+        const actual = tetcdCommand(["snapshot", "status", side(kind).snapshot, "-w", format]);
+        assert.equal(actual.status, 0, actual.stderr);
+        assert.equal(actual.stdout, expected.stdout, `${kind}'s snapshot, -w ${format}`);
+      }
+    }
+  });
+
+  test("tetcd snapshot restore refuses what etcd's restore refuses, and leaves no data dir", () => {
+    const file = readFileSync(side("tetcd").snapshot);
+    const corrupt = join(directory, "corrupt.db");
+    const flipped = Buffer.from(file);
+    flipped[5000] = flipped[5000]! ^ 0xff;
+    writeFileSync(corrupt, flipped);
+    const noHash = join(directory, "no-hash.db");
+    writeFileSync(noHash, file.subarray(0, file.length - 32));
+    const dataDir = join(directory, "refused");
+    const corrupted = tetcdCommand(["snapshot", "restore", corrupt, "--data-dir", dataDir]);
+    assert.equal(corrupted.status, 1);
+    assert.match(corrupted.stderr, /^Error: expected sha256 \[[\d ]+\], got \[[\d ]+\]$/m);
+    const missing = tetcdCommand(["snapshot", "restore", noHash, "--data-dir", dataDir]);
+    assert.equal(missing.status, 1);
+    assert.match(missing.stderr, /^Error: snapshot missing hash but --skip-hash-check=false$/m);
+    const exists = tetcdCommand(["snapshot", "restore", side("tetcd").snapshot, "--data-dir", directory]);
+    assert.match(exists.stderr, new RegExp(`^Error: data-dir "${directory}" exists$`, "m"));
+    const etcdExists = etcdctl("127.0.0.1:1", ["snapshot", "restore", side("tetcd").snapshot, "--data-dir", directory]);
+    assert.match(etcdExists.stderr, new RegExp(`^Error: data-dir "${directory}" exists$`, "m"));
+    assert.throws(() => readFileSync(join(dataDir, "member", "snap", "db", "data.mdb")));
+  });
+
+  for (const kind of ["tetcd", "etcd"] as const) {
+    test(`tetcd restores ${kind}'s snapshot with tetcd snapshot restore and serves the same store`, async () => {
+      const dataDir = join(directory, `tetcd-from-${kind}`);
+      const clientPort = await freePort();
+      const peer = `http://127.0.0.1:${await freePort()}`;
+      const restore = tetcdCommand(["snapshot", "restore", side(kind).snapshot, "--data-dir", dataDir, "--name", "m1", "--initial-cluster", `m1=${peer}`, "--initial-advertise-peer-urls", peer, "--initial-cluster-token", "restored"]);
+      assert.equal(restore.status, 0, restore.stderr);
+      const url = `http://127.0.0.1:${clientPort}`;
+      const tetcd = await track(process.execPath, [tetcdBin, "--name", "m1", "--data-dir", dataDir, "--listen-client-urls", url, "--advertise-client-urls", url, "--listen-peer-urls", peer, "--initial-advertise-peer-urls", peer, "--initial-cluster", `m1=${peer}`], clientPort, dataDir, false);
+      stopped.push(tetcd);
+      const client = new EtcdClient(tetcd.endpoint);
+      try {
+        assertSameStore(await dumpStore(client, compactAt), side(kind).dump, `tetcd restored from ${kind}'s snapshot`);
+        const members = etcdctl(tetcd.endpoint, ["member", "list"]);
+        assert.match(members.stdout, new RegExp(`^[0-9a-f]+, started, m1, ${peer}, ${url}, false$`, "m"));
+      } finally {
+        client.close();
+        await tetcd.stop();
+      }
+    });
+  }
+
+  test("a three-member tetcd cluster restored from etcd's snapshot elects a leader and serves the same store on every member", async () => {
+    const names = ["r1", "r2", "r3"];
+    const peers = await Promise.all(names.map(async () => `http://127.0.0.1:${await freePort()}`));
+    const clientPorts = await Promise.all(names.map(() => freePort()));
+    const initialCluster = names.map((name, index) => `${name}=${peers[index]}`).join(",");
+    const members: ServerProcess[] = [];
+    for (const [index, name] of names.entries()) {
+      const dataDir = join(directory, `cluster-${name}`);
+      const restore = tetcdCommand(["snapshot", "restore", side("etcd").snapshot, "--data-dir", dataDir, "--name", name, "--initial-cluster", initialCluster, "--initial-advertise-peer-urls", peers[index]!, "--initial-cluster-token", "restored-cluster"]);
+      assert.equal(restore.status, 0, restore.stderr);
+    }
+    const starts = names.map((name, index) => {
+      const url = `http://127.0.0.1:${clientPorts[index]}`;
+      const dataDir = join(directory, `cluster-${name}`);
+      return track(process.execPath, [tetcdBin, "--name", name, "--data-dir", dataDir, "--listen-client-urls", url, "--advertise-client-urls", url, "--listen-peer-urls", peers[index]!, "--initial-advertise-peer-urls", peers[index]!, "--initial-cluster", initialCluster, "--initial-cluster-token", "restored-cluster"], clientPorts[index]!, dataDir, false);
+    });
+    members.push(...(await Promise.all(starts)));
+    stopped.push(...members);
+    try {
+      for (const member of members) {
+        const client = new EtcdClient(member.endpoint);
+        try {
+          let dump: StoreDump | undefined;
+          for (let attempt = 0; attempt < 100 && dump === undefined; attempt++) {
+            try {
+              dump = await dumpStore(client, compactAt);
+            } catch {
+              await new Promise((resolve) => setTimeout(resolve, 100));
+            }
+          }
+          assert.ok(dump !== undefined, `${member.endpoint} did not serve`);
+          assertSameStore(dump, side("etcd").dump, `member ${member.endpoint} of the restored cluster`);
+        } finally {
+          client.close();
+        }
+      }
+      const list = etcdctl(members[0]!.endpoint, ["member", "list"]);
+      assert.equal(list.stdout.trim().split("\n").length, 3, list.stdout);
+    } finally {
+      for (const member of members) await member.stop();
     }
   });
 });
