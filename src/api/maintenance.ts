@@ -1,6 +1,7 @@
 import { create } from "@bufbuild/protobuf";
 import type * as grpc from "@grpc/grpc-js";
 import {
+  DefragmentResponseSchema,
   HashKVResponseSchema,
   MoveLeaderResponseSchema,
   ResponseHeaderSchema,
@@ -58,6 +59,16 @@ export function maintenanceService(server: EtcdServer): grpc.UntypedServiceImple
     moveLeader: unary(async (request: MoveLeaderRequest) => {
       await server.cluster.moveLeader(request.targetID);
       return fillHeader(server, create(MoveLeaderResponseSchema));
+    }),
+    defragment: unary(async () => {
+      server.logger.info("starting defragment", {}, "etcdserver/api/v3rpc: starting to defragment the storage backend...");
+      const result = await server.backend.defragment();
+      server.logger.info(
+        "finished defragment",
+        { "size-before-bytes": result.sizeBeforeBytes, "size-after-bytes": result.sizeAfterBytes, "commits-held-ms": Math.round(result.commitsHeldMs) },
+        "etcdserver/api/v3rpc: finished defragmenting the storage backend",
+      );
+      return fillHeader(server, create(DefragmentResponseSchema));
     }),
     snapshot: (call: grpc.ServerWritableStream<SnapshotRequest, SnapshotResponse>) => void streamSnapshot(server.backend, call as unknown as ServerCall),
     // etcd 3.4 leaves the header of alarm responses out.

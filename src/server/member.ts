@@ -356,9 +356,9 @@ export class EtcdServer {
   /** Proposes a request that adds data: refused, and the NOSPACE alarm raised, past the backend quota. */
   private async proposeChecked(request: InternalRaftRequest): Promise<ApplyResponse> {
     const costBytes = quotaCost(request);
-    // Measured in pages in use, which compaction frees: with no defragmentation
-    // yet, the file itself never shrinks, and a quota on it could never be met again.
-    const sizeBytes = this.backend.sizeInUseBytes();
+    // Measured against the file, as etcd measures it: compaction frees pages
+    // inside it, and a defragmentation gives them back.
+    const sizeBytes = this.backend.sizeBytes();
     if (costBytes > 0 && sizeBytes + costBytes >= this.config.quotaBackendBytes) {
       if (!this.alarms.has(AlarmType.NOSPACE)) {
         const activate = create(AlarmRequestSchema, { action: AlarmAction.ACTIVATE, memberID: this.memberId, alarm: AlarmType.NOSPACE });
