@@ -1,3 +1,4 @@
+import { parseCompactionRetention, type AutoCompactionMode } from "./auto-compactor.js";
 import { readFileSync } from "node:fs";
 import { parse as parseYaml } from "yaml";
 import { checkValue, ConfigError, mergeEnvironment, parseArgs, type FlagNotice, type FlagValues } from "./flag-parse.js";
@@ -21,6 +22,10 @@ export interface ServerConfig {
   listenPeerUrls: URL[];
   initialAdvertisePeerUrls: string[];
   initialCluster: Map<string, string[]>;
+  /** --auto-compaction-mode. */
+  autoCompactionMode: AutoCompactionMode;
+  /** --auto-compaction-retention: milliseconds in periodic mode, revisions in revision mode; 0 is off. */
+  autoCompactionRetention: number;
   initialClusterState: "new" | "existing";
   initialClusterToken: string;
   strictReconfigCheck: boolean;
@@ -108,6 +113,12 @@ function buildConfig(values: FlagValues): ServerConfig {
   const autoCompactionMode = get("auto-compaction-mode");
   if (autoCompactionMode !== "periodic" && autoCompactionMode !== "revision") throw new ConfigError(`unknown auto-compaction-mode "${autoCompactionMode}"`);
   for (const [flagName, value] of values) checkBuilt(flagsByName.get(flagName)!, value);
+  let autoCompactionRetention: number;
+  try {
+    autoCompactionRetention = parseCompactionRetention(autoCompactionMode, get("auto-compaction-retention"), parseGoDurationMs);
+  } catch (error) {
+    throw new ConfigError((error as Error).message);
+  }
   const initialClusterState = get("initial-cluster-state") as ServerConfig["initialClusterState"];
   const quotaBackendBytes = integer("quota-backend-bytes");
   const initialAdvertisePeerUrls = splitList(get("initial-advertise-peer-urls"));
@@ -133,6 +144,8 @@ function buildConfig(values: FlagValues): ServerConfig {
     maxTxnOps: integer("max-txn-ops"),
     maxConcurrentStreams: Math.min(integer("max-concurrent-streams"), 2 ** 32 - 1),
     compactionBatchLimit: integer("experimental-compaction-batch-limit"),
+    autoCompactionMode,
+    autoCompactionRetention,
     backendBatchIntervalMs: positiveOr(durationMs("backend-batch-interval"), 100),
     leaseCheckpointEnabled: bool("experimental-enable-lease-checkpoint"),
     leaseCheckpointIntervalMs: positiveOr(durationMs("experimental-lease-checkpoint-interval"), 300_000),

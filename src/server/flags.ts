@@ -64,7 +64,7 @@ export const flagSpecs: readonly FlagSpec[] = [
   flag("discovery-srv-name", "string", "", false),
   flag("strict-reconfig-check", "bool", "true"),
   flag("pre-vote", "bool", "false"),
-  flag("auto-compaction-retention", "string", "0", false),
+  flag("auto-compaction-retention", "string", "0"),
   flag("auto-compaction-mode", "string", "periodic"),
   flag("enable-v2", "bool", "false", false),
   flag("enable-grpc-gateway", "bool", "true"),

@@ -14,6 +14,7 @@ import {
   type LeaseGrantResponse,
   type LeaseRevokeRequest,
   ResponseHeaderSchema,
+  CompactionRequestSchema,
   type LeaseRevokeResponse,
   type PutRequest,
   type PutResponse,
@@ -25,6 +26,7 @@ import {
 import { StoreError } from "../mvcc/errors.js";
 import { PeerTransport } from "../transport/peer-transport.js";
 import { EntryType, ErrProposalDropped, type ConfChange, type Entry, type Snapshot } from "../raft/index.js";
+import { AutoCompactor } from "./auto-compactor.js";
 import { LogCompactor } from "./log-compactor.js";
 import { ClusterOps } from "./cluster-ops.js";
 import { LeaseOps } from "./lease-ops.js";
@@ -108,6 +110,8 @@ export class EtcdServer {
   readonly leases: LeaseOps;
   private appliedSinceCompaction = 0;
   private readonly raftStorage: ServerRaftStorage;
+  /** --auto-compaction-*: runs on every member, resumed on the leader only. */
+  private readonly autoCompactor: AutoCompactor | undefined;
 
   private constructor(
     readonly config: ServerConfig,
@@ -128,6 +132,11 @@ export class EtcdServer {
     this.ids = new IdGenerator(this.memberId, Date.now());
     this.appliedIndex = storage.store.consistentIndex();
     this.requestTimeoutMs = 5000 + 2 * config.electionTimeoutMs;
+    if (config.autoCompactionRetention > 0) {
+      const target = { revision: () => this.store.currentRevision, compact: (revision: number) => this.compact(create(CompactionRequestSchema, { revision: BigInt(revision) })) };
+      this.autoCompactor = new AutoCompactor(config.autoCompactionMode, config.autoCompactionRetention, target, logger);
+      this.autoCompactor.start();
+    }
     this.raft = new RaftNode({
       id: this.memberId,
       node: start.node,
@@ -444,6 +453,9 @@ export class EtcdServer {
     // Only the leader expires leases; a new leader gives each its full TTL again.
     if (isLeader) this.storage.lessor.promote();
     else this.storage.lessor.demote();
+    // Only the leader compacts on its own, as etcd's leader does.
+    if (isLeader) this.autoCompactor?.resume();
+    else this.autoCompactor?.pause();
     if (leader !== 0n) this.retryBlocked();
   }
 
@@ -548,6 +560,7 @@ export class EtcdServer {
   }
 
   async close(): Promise<void> {
+    this.autoCompactor?.stop();
     for (const timer of this.timers) clearInterval(timer);
     await this.raft.stop();
     await this.raftStorage.close();
