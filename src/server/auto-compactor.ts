@@ -145,8 +145,12 @@ export class AutoCompactor {
       this.lastSuccessMs = this.clock.nowMs();
       this.logger.info("completed auto periodic compaction", { revision, "compact-period": period, took: `${Math.round(this.clock.nowMs() - startedMs)}ms` }, `compactor: Finished auto-compaction at revision ${revision}`);
     } catch (error) {
-      if (isCompacted(error)) this.lastSuccessMs = this.clock.nowMs();
-      else this.logFailure("failed auto periodic compaction", revision, error, this.retryIntervalMs);
+      if (!isCompacted(error)) this.logFailure("failed auto periodic compaction", revision, error, this.retryIntervalMs);
+      else {
+        // Already compacted there: done, as etcd counts it.
+        this.lastSuccessMs = this.clock.nowMs();
+        this.logger.info("completed auto periodic compaction", { revision, "compact-period": period, took: `${Math.round(this.clock.nowMs() - startedMs)}ms` }, `compactor: Finished auto-compaction at revision ${revision}`);
+      }
     }
     this.periodicStep();
   }
@@ -161,8 +165,10 @@ export class AutoCompactor {
         this.previousRevision = revision;
         this.logger.info("completed auto revision compaction", { revision, "revision-compaction-retention": this.retention, took: `${Math.round(this.clock.nowMs() - startedMs)}ms` }, `compactor: Finished auto-compaction at revision ${revision}`);
       } catch (error) {
-        if (isCompacted(error)) this.previousRevision = revision;
-        else this.logFailure("failed auto revision compaction", revision, error, revisionCheckIntervalMs);
+        if (isCompacted(error)) {
+          this.previousRevision = revision;
+          this.logger.info("completed auto revision compaction", { revision, "revision-compaction-retention": this.retention, took: `${Math.round(this.clock.nowMs() - startedMs)}ms` }, `compactor: Finished auto-compaction at revision ${revision}`);
+        } else this.logFailure("failed auto revision compaction", revision, error, revisionCheckIntervalMs);
       }
     }
     this.schedule(revisionCheckIntervalMs, () => void this.revisionStep());
