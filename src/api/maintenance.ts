@@ -3,6 +3,7 @@ import type * as grpc from "@grpc/grpc-js";
 import {
   DefragmentResponseSchema,
   HashKVResponseSchema,
+  HashResponseSchema,
   MoveLeaderResponseSchema,
   ResponseHeaderSchema,
   StatusResponseSchema,
@@ -21,6 +22,7 @@ import { unary } from "./grpc.js";
 import { fillHeader } from "./header.js";
 import type { ServerCall } from "./grpc-server.js";
 import { streamSnapshot } from "./snapshot-stream.js";
+import { hashBackend } from "../snapshot/backend-hash.js";
 
 /** etcd's Maintenance service: status, hashes, alarms and snapshots. */
 export function maintenanceService(server: EtcdServer): grpc.UntypedServiceImplementation {
@@ -59,6 +61,17 @@ export function maintenanceService(server: EtcdServer): grpc.UntypedServiceImple
     moveLeader: unary(async (request: MoveLeaderRequest) => {
       await server.cluster.moveLeader(request.targetID);
       return fillHeader(server, create(MoveLeaderResponseSchema));
+    }),
+    hash: unary(async () => {
+      const view = await server.backend.view();
+      try {
+        // The revision of the state hashed, which later writes do not change.
+        const header = create(ResponseHeaderSchema, { revision: BigInt(server.store.currentRevision) });
+        const hash = await hashBackend(view);
+        return fillHeader(server, create(HashResponseSchema, { header, hash }));
+      } finally {
+        view.done();
+      }
     }),
     defragment: unary(async () => {
       server.logger.info("starting defragment", {}, "etcdserver/api/v3rpc: starting to defragment the storage backend...");
