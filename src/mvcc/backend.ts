@@ -15,6 +15,8 @@ export interface BackendOptions {
   batchIntervalMs?: number;
   /** Buffered writes that make LMDB commit at once (etcd's --backend-batch-limit). */
   batchLimit?: number;
+  /** Commits without fsync (--unsafe-no-fsync, for tests): a crash of the machine can lose them. */
+  unsafeNoFsync?: boolean;
 }
 
 /** etcd's defaults for backend commits: every 100 ms or 10,000 writes, whichever comes first. */
@@ -73,7 +75,7 @@ const defragmentCatchUpRoundsMax = 8;
 /** Writes left to replay below which the last round (commits held) begins. */
 const defragmentFinalWritesMax = 1_000;
 
-function openEnvironment(path: string, mapSizeBytes: number): { root: RootDatabase<Buffer, Buffer>; buckets: Map<BucketName, Database<Buffer, Buffer>> } {
+function openEnvironment(path: string, mapSizeBytes: number, unsafeNoFsync = false): { root: RootDatabase<Buffer, Buffer>; buckets: Map<BucketName, Database<Buffer, Buffer>> } {
   const root = open<Buffer, Buffer>({
     path,
     maxDbs: 16,
@@ -82,6 +84,7 @@ function openEnvironment(path: string, mapSizeBytes: number): { root: RootDataba
     keyEncoding: "binary",
     compression: false,
     cache: false,
+    noSync: unsafeNoFsync,
   });
   const buckets = new Map<BucketName, Database<Buffer, Buffer>>();
   for (const name of bucketNames) buckets.set(name, root.openDB<Buffer, Buffer>({ name, encoding: "binary", keyEncoding: "binary", compression: false, cache: false }));
@@ -141,7 +144,7 @@ export class Backend implements BackendReader {
   private inUseBytes: number | undefined;
 
   constructor(private readonly options: BackendOptions) {
-    const { root, buckets } = openEnvironment(options.path, options.mapSizeBytes);
+    const { root, buckets } = openEnvironment(options.path, options.mapSizeBytes, options.unsafeNoFsync);
     this.root = root;
     this.buckets = buckets;
     for (const name of bucketNames) this.buffer.set(name, new Map());
@@ -345,7 +348,7 @@ export class Backend implements BackendReader {
     let commitsHeldMs = 0;
     try {
       await this.root.backup(copyPath, true);
-      copy = openEnvironment(copyPath, this.options.mapSizeBytes);
+      copy = openEnvironment(copyPath, this.options.mapSizeBytes, this.options.unsafeNoFsync);
       for (let round = 0; round < defragmentCatchUpRoundsMax && this.journal.length > defragmentFinalWritesMax; round++) {
         const writes = this.journal;
         this.journal = [];

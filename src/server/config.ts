@@ -22,6 +22,8 @@ export interface ServerConfig {
   listenPeerUrls: URL[];
   initialAdvertisePeerUrls: string[];
   initialCluster: Map<string, string[]>;
+  /** --unsafe-no-fsync: neither the WAL nor the backend is fsynced (for tests, as etcd's). */
+  unsafeNoFsync: boolean;
   /** --auto-compaction-mode. */
   autoCompactionMode: AutoCompactionMode;
   /** --auto-compaction-retention: milliseconds in periodic mode, revisions in revision mode; 0 is off. */
@@ -146,6 +148,7 @@ function buildConfig(values: FlagValues): ServerConfig {
     compactionBatchLimit: integer("experimental-compaction-batch-limit"),
     autoCompactionMode,
     autoCompactionRetention,
+    unsafeNoFsync: bool("unsafe-no-fsync"),
     backendBatchIntervalMs: positiveOr(durationMs("backend-batch-interval"), 100),
     leaseCheckpointEnabled: bool("experimental-enable-lease-checkpoint"),
     leaseCheckpointIntervalMs: positiveOr(durationMs("experimental-lease-checkpoint-interval"), 300_000),

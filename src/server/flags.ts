@@ -122,7 +122,7 @@ export const flagSpecs: readonly FlagSpec[] = [
   flag("experimental-watch-progress-notify-interval", "duration", "10m"),
   flag("experimental-warning-apply-duration", "duration", "100ms", false),
   flag("force-new-cluster", "bool", "false", false),
-  flag("unsafe-no-fsync", "bool", "false", false),
+  flag("unsafe-no-fsync", "bool", "false"),
 ];
 
 export const flagsByName = new Map(flagSpecs.map((spec) => [spec.name, spec]));
