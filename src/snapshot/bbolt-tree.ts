@@ -61,6 +61,9 @@ export function leafPage(pageId: number, elements: readonly LeafElement[], pageC
   return bytes;
 }
 
+/** A leaf takes elements past a page's size until it has this many. */
+const minElementsPerFullLeaf = 4;
+
 function pagesFor(bytes: number): number {
   return Math.max(1, Math.ceil(bytes / bbolt.pageSizeBytes));
 }
@@ -70,7 +73,7 @@ function pagesFor(bytes: number): number {
  * bulk load: leaves are filled up to a page and written as soon as they are
  * full, and each level of branch pages keeps only its page being filled, so
  * memory stays bounded by the tree's height whatever the bucket's size.
- * A record larger than a page gets a leaf of its own with overflow pages.
+ * Leaves of a few large records span overflow pages.
  */
 export class TreeBuilder {
   private leaf: LeafElement[] = [];
@@ -90,7 +93,9 @@ export class TreeBuilder {
     if (this.previousKey !== undefined && Buffer.compare(this.previousKey, key) >= 0) throw new Error("bbolt tree: keys out of order");
     this.previousKey = key;
     const elementBytes = bbolt.leafElementBytes + key.length + value.length;
-    if (this.leaf.length > 0 && this.leafBytes + elementBytes > bbolt.pageSizeBytes) this.flushLeaf();
+    // As bbolt, which never splits a node of four elements or fewer: large
+    // values share their overflow pages, instead of a page and a half each.
+    if (this.leaf.length >= minElementsPerFullLeaf && this.leafBytes + elementBytes > bbolt.pageSizeBytes) this.flushLeaf();
     this.leaf.push({ key, value, flags });
     this.leafBytes += elementBytes;
   }
