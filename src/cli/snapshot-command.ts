@@ -1,3 +1,4 @@
+import cliProgress from "cli-progress";
 import { parseInitialCluster } from "../server/config.js";
 import { parseGoBool } from "../server/go-values.js";
 import { restoreSnapshot } from "../snapshot/restore.js";
@@ -63,7 +64,9 @@ export async function snapshotCommand(argv: readonly string[], out: (text: strin
   const name = get("name");
   const dataDir = flags.get("data-dir") ?? `${name}.tetcd`;
   log(JSON.stringify({ level: "info", msg: "restoring snapshot", path: file, "data-dir": dataDir }));
+  const progress = process.stderr.isTTY ? progressBar() : undefined;
   const result = await restoreSnapshot({
+    onProgress: progress?.update,
     snapshotPath: file,
     dataDir,
     name,
@@ -72,7 +75,29 @@ export async function snapshotCommand(argv: readonly string[], out: (text: strin
     initialAdvertisePeerUrls: get("initial-advertise-peer-urls").split(",").filter((url) => url !== ""),
     skipHashCheck: flags.get("skip-hash-check") === "true",
   });
+  progress?.stop();
   log(JSON.stringify({ level: "info", msg: "restored snapshot", path: file, "data-dir": dataDir, "member-id": result.memberId.toString(16), "cluster-id": result.clusterId.toString(16), records: result.records }));
+}
+
+/** A progress bar on the terminal (bytes done, rate); only when standard error is one. */
+function progressBar(): { update: (doneBytes: number, totalBytes: number) => void; stop: () => void } {
+  const bar = new cliProgress.SingleBar(
+    { format: "restoring |{bar}| {percentage}% | {done} of {size} | {rate}/s", stream: process.stderr, hideCursor: true },
+    cliProgress.Presets.shades_classic,
+  );
+  const startedMs = performance.now();
+  let started = false;
+  return {
+    update(doneBytes, totalBytes) {
+      const seconds = Math.max((performance.now() - startedMs) / 1000, 0.001);
+      const payload = { done: humanizeBytes(doneBytes), size: humanizeBytes(totalBytes), rate: humanizeBytes(Math.round(doneBytes / seconds)) };
+      if (!started) {
+        bar.start(totalBytes, doneBytes, payload);
+        started = true;
+      } else bar.update(doneBytes, payload);
+    },
+    stop: () => bar.stop(),
+  };
 }
 
 /** Bytes in SI units as Go's go-humanize prints them: 20 kB, 1.2 MB. */

@@ -17,6 +17,8 @@ export interface RestoreOptions {
   initialClusterToken: string;
   initialAdvertisePeerUrls: readonly string[];
   skipHashCheck: boolean;
+  /** Told the bytes of records copied so far and the database's size, every batch. */
+  onProgress?: (doneBytes: number, totalBytes: number) => void;
 }
 
 export interface RestoreResult {
@@ -63,6 +65,7 @@ export async function restoreSnapshot(options: RestoreOptions): Promise<RestoreR
   mkdirSync(databaseDirectory, { recursive: true });
   const backend = new Backend({ path: databaseDirectory, mapSizeBytes: Math.max(4 * reader.sizeBytes, 1024 * 1024 * 1024) });
   let records = 0;
+  let doneBytes = 0;
   try {
     const copy = async (from: string, to: BucketName, convert: (key: Buffer, value: Buffer) => { key: Buffer; value: Buffer } | undefined): Promise<void> => {
       let batch: Array<{ key: Buffer; value: Buffer }> = [];
@@ -73,12 +76,14 @@ export async function restoreSnapshot(options: RestoreOptions): Promise<RestoreR
           for (const { key, value } of writes) backend.put(to, key, value);
         });
         await backend.flushed();
+        options.onProgress?.(Math.min(doneBytes, reader.sizeBytes), reader.sizeBytes);
       };
       for (const { key, value } of reader.records(from)) {
         const converted = convert(Buffer.from(key), Buffer.from(value));
         if (converted === undefined) continue;
         batch.push(converted);
         records++;
+        doneBytes += key.length + value.length;
         if (batch.length >= recordsPerBatch) await flush();
       }
       await flush();
@@ -97,6 +102,7 @@ export async function restoreSnapshot(options: RestoreOptions): Promise<RestoreR
       storeIds(backend, self.id, clusterId);
     });
     await backend.flushed();
+    options.onProgress?.(reader.sizeBytes, reader.sizeBytes);
   } finally {
     reader.close();
     await backend.close();

@@ -223,4 +223,16 @@ describe("snapshots beside etcd 3.4", { timeout: 180_000 }, () => {
       for (const member of members) await member.stop();
     }
   });
+
+  test("tetcd snapshot restore shows its progress on a terminal, and only there", () => {
+    assert.ok(hasCommand("script"), "script (util-linux) must be installed to give the command a terminal");
+    const onTerminal = join(directory, "progress-terminal");
+    const command = [process.execPath, tetcdBin, "snapshot", "restore", side("etcd").snapshot, "--data-dir", onTerminal].map((word) => `'${word}'`).join(" ");
+    const terminal = spawnSync("script", ["-qec", command, "/dev/null"], { encoding: "utf8", timeout: 60_000 });
+    assert.equal(terminal.status, 0, terminal.stdout);
+    assert.match(terminal.stdout, /restoring \|.*\| 100% \| [\d.]+ [kMG]?B of [\d.]+ [kMG]?B \| [\d.]+ [kMG]?B\/s/);
+    const piped = tetcdCommand(["snapshot", "restore", side("etcd").snapshot, "--data-dir", join(directory, "progress-piped")]);
+    assert.equal(piped.status, 0, piped.stderr);
+    assert.doesNotMatch(piped.stderr, /restoring \|/);
+  });
 });
