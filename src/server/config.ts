@@ -22,6 +22,8 @@ export interface ServerConfig {
   listenPeerUrls: URL[];
   initialAdvertisePeerUrls: string[];
   initialCluster: Map<string, string[]>;
+  /** --force-new-cluster: a restarted member becomes a cluster of one with its data. */
+  forceNewCluster: boolean;
   /** --unsafe-no-fsync: neither the WAL nor the backend is fsynced (for tests, as etcd's). */
   unsafeNoFsync: boolean;
   /** --auto-compaction-mode. */
@@ -149,6 +151,7 @@ function buildConfig(values: FlagValues): ServerConfig {
     autoCompactionMode,
     autoCompactionRetention,
     unsafeNoFsync: bool("unsafe-no-fsync"),
+    forceNewCluster: bool("force-new-cluster"),
     backendBatchIntervalMs: positiveOr(durationMs("backend-batch-interval"), 100),
     leaseCheckpointEnabled: bool("experimental-enable-lease-checkpoint"),
     leaseCheckpointIntervalMs: positiveOr(durationMs("experimental-lease-checkpoint-interval"), 300_000),

@@ -121,7 +121,7 @@ export const flagSpecs: readonly FlagSpec[] = [
   flag("experimental-peer-skip-client-san-verification", "bool", "false", false),
   flag("experimental-watch-progress-notify-interval", "duration", "10m"),
   flag("experimental-warning-apply-duration", "duration", "100ms", false),
-  flag("force-new-cluster", "bool", "false", false),
+  flag("force-new-cluster", "bool", "false"),
   flag("unsafe-no-fsync", "bool", "false"),
 ];
 

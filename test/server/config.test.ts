@@ -97,7 +97,7 @@ describe("configuration", () => {
     for (const argv of [
       ["--cert-file", "server.crt"],
       ["--client-cert-auth"],
-      ["--force-new-cluster"],
+      ["--experimental-initial-corrupt-check"],
       ["--initial-cluster", "a=https://127.0.0.1:1,b=https://127.0.0.1:2", "--name", "a"],
       ["--auth-token", "jwt"],
       ["--discovery-srv", "example.com"],
