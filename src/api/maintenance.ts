@@ -1,13 +1,17 @@
 import { create } from "@bufbuild/protobuf";
 import type * as grpc from "@grpc/grpc-js";
 import {
+  DefragmentResponseSchema,
   HashKVResponseSchema,
+  HashResponseSchema,
   MoveLeaderResponseSchema,
   ResponseHeaderSchema,
   StatusResponseSchema,
   type AlarmRequest,
   type HashKVRequest,
   type MoveLeaderRequest,
+  type SnapshotRequest,
+  type SnapshotResponse,
 } from "../gen/etcdserverpb/rpc_pb.js";
 import { StoreError } from "../mvcc/errors.js";
 import { AlarmType } from "../server/alarms.js";
@@ -17,8 +21,11 @@ import { etcdVersion, type EtcdServer } from "../server/member.js";
 import { authInfoOf } from "./auth-info.js";
 import { unary } from "./grpc.js";
 import { fillHeader } from "./header.js";
+import type { ServerCall } from "./grpc-server.js";
+import { streamSnapshot } from "./snapshot-stream.js";
+import { hashBackend } from "../snapshot/backend-hash.js";
 
-/** etcd's Maintenance service: status, hashes and alarms. */
+/** etcd's Maintenance service: status, hashes, alarms and snapshots. */
 export function maintenanceService(server: EtcdServer): grpc.UntypedServiceImplementation {
   return {
     status: unary(() => {
@@ -56,6 +63,28 @@ export function maintenanceService(server: EtcdServer): grpc.UntypedServiceImple
       await server.cluster.moveLeader(request.targetID);
       return fillHeader(server, create(MoveLeaderResponseSchema));
     }),
+    hash: unary(async () => {
+      const view = await server.backend.view();
+      try {
+        // The revision of the state hashed, which later writes do not change.
+        const header = create(ResponseHeaderSchema, { revision: BigInt(server.store.currentRevision) });
+        const hash = await hashBackend(view);
+        return fillHeader(server, create(HashResponseSchema, { header, hash }));
+      } finally {
+        view.done();
+      }
+    }),
+    defragment: unary(async () => {
+      server.logger.info("starting defragment", {}, "etcdserver/api/v3rpc: starting to defragment the storage backend...");
+      const result = await server.backend.defragment();
+      server.logger.info(
+        "finished defragment",
+        { "size-before-bytes": result.sizeBeforeBytes, "size-after-bytes": result.sizeAfterBytes, "commits-held-ms": Math.round(result.commitsHeldMs) },
+        "etcdserver/api/v3rpc: finished defragmenting the storage backend",
+      );
+      return fillHeader(server, create(DefragmentResponseSchema));
+    }),
+    snapshot: (call: grpc.ServerWritableStream<SnapshotRequest, SnapshotResponse>) => void streamSnapshot(server.backend, call as unknown as ServerCall),
     // etcd 3.4 leaves the header of alarm responses out.
     alarm: unary(async (request: AlarmRequest, call) => server.alarm(request, await authInfoOf(server, call))),
   };

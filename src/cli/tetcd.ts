@@ -79,6 +79,11 @@ function usage(): string {
     "    Start a tetcd member. Every flag is also read from its ETCD_* environment variable (--snapshot-count from ETCD_SNAPSHOT_COUNT),",
     "    unless --config-file names a YAML file whose keys are the flag names.",
     "",
+    "  tetcd snapshot restore FILE [--data-dir DIR] [--name NAME] [--initial-cluster NAME=URL,...]",
+    "        [--initial-cluster-token TOKEN] [--initial-advertise-peer-urls URLS] [--skip-hash-check]",
+    "    Build a member's data dir from a snapshot file (saved from tetcd or etcd 3.4 with etcdctl snapshot save).",
+    "  tetcd snapshot status FILE [-w simple|table|json]",
+    "",
     "  tetcd --version",
     "  tetcd -h | --help",
     "",
@@ -95,7 +100,19 @@ function exitAfterStop(signal: keyof typeof signalNames | undefined): void {
   process.kill(process.pid, signal);
 }
 
-main(process.argv.slice(2)).catch((error: unknown) => {
+/** `tetcd snapshot restore|status ...`: offline tools on snapshot files; exit status 1 on error, as etcdutl. */
+async function snapshotMain(argv: string[]): Promise<void> {
+  const { snapshotCommand, UsageError } = await import("./snapshot-command.js");
+  try {
+    await snapshotCommand(argv, (text) => process.stdout.write(text), (text) => process.stderr.write(`${text}\n`));
+  } catch (error) {
+    process.stderr.write(`Error: ${error instanceof Error ? error.message : String(error)}\n`);
+    process.exit(error instanceof UsageError ? 2 : 1);
+  }
+}
+
+const argv = process.argv.slice(2);
+(argv[0] === "snapshot" ? snapshotMain(argv.slice(1)) : main(argv)).catch((error: unknown) => {
   process.stderr.write(`tetcd: ${error instanceof Error ? error.message : String(error)}\n`);
   process.exit(1);
 });

@@ -1,4 +1,4 @@
-import { statSync } from "node:fs";
+import { mkdirSync, renameSync, rmSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { open, type Database, type RootDatabase, type Transaction } from "lmdb";
 
@@ -15,6 +15,8 @@ export interface BackendOptions {
   batchIntervalMs?: number;
   /** Buffered writes that make LMDB commit at once (etcd's --backend-batch-limit). */
   batchLimit?: number;
+  /** Commits without fsync (--unsafe-no-fsync, for tests): a crash of the machine can lose them. */
+  unsafeNoFsync?: boolean;
 }
 
 /** etcd's defaults for backend commits: every 100 ms or 10,000 writes, whichever comes first. */
@@ -32,10 +34,16 @@ export interface BackendReader {
  * applied index (the one its meta bucket records).
  */
 export class BackendView implements BackendReader {
+  private readonly buckets: ReadonlyMap<BucketName, Database<Buffer, Buffer>>;
+
   constructor(
-    private readonly buckets: ReadonlyMap<BucketName, Database<Buffer, Buffer>>,
+    buckets: ReadonlyMap<BucketName, Database<Buffer, Buffer>>,
     private readonly transaction: Transaction,
-  ) {}
+    private readonly onDone: () => void = () => {},
+  ) {
+    // The buckets of the environment the transaction reads, whatever a defragmentation swaps in meanwhile.
+    this.buckets = new Map(buckets);
+  }
 
   get(bucket: BucketName, key: Buffer): Buffer | undefined {
     const value = this.buckets.get(bucket)!.get(key, { transaction: this.transaction });
@@ -51,7 +59,46 @@ export class BackendView implements BackendReader {
 
   done(): void {
     this.transaction.done();
+    this.onDone();
   }
+}
+
+/** How a defragmentation went: the file's size before and after, and how long LMDB commits were held for the swap. */
+export interface DefragmentResult {
+  sizeBeforeBytes: number;
+  sizeAfterBytes: number;
+  commitsHeldMs: number;
+}
+
+/** Rounds of catching the copy up with the writes made while it was taken, before commits are held for the last one. */
+const defragmentCatchUpRoundsMax = 8;
+/** Writes left to replay below which the last round (commits held) begins. */
+const defragmentFinalWritesMax = 1_000;
+
+function openEnvironment(path: string, mapSizeBytes: number, unsafeNoFsync = false): { root: RootDatabase<Buffer, Buffer>; buckets: Map<BucketName, Database<Buffer, Buffer>> } {
+  const root = open<Buffer, Buffer>({
+    path,
+    maxDbs: 16,
+    mapSize: mapSizeBytes,
+    encoding: "binary",
+    keyEncoding: "binary",
+    compression: false,
+    cache: false,
+    noSync: unsafeNoFsync,
+  });
+  const buckets = new Map<BucketName, Database<Buffer, Buffer>>();
+  for (const name of bucketNames) buckets.set(name, root.openDB<Buffer, Buffer>({ name, encoding: "binary", keyEncoding: "binary", compression: false, cache: false }));
+  return { root, buckets };
+}
+
+/** Hands writes to an LMDB environment as one transaction; resolves when it is committed. */
+function applyWrites(buckets: ReadonlyMap<BucketName, Database<Buffer, Buffer>>, writes: readonly PendingWrite[]): Promise<unknown> {
+  let committed: Promise<unknown> = Promise.resolve();
+  for (const write of writes) {
+    const bucket = buckets.get(write.bucket)!;
+    committed = write.value === undefined ? bucket.remove(write.key) : bucket.put(write.key, write.value);
+  }
+  return committed;
 }
 
 /** A write not yet committed to LMDB; `value` undefined is a delete. */
@@ -74,8 +121,15 @@ interface PendingWrite {
  * made durable by the WAL, which replays whatever a crash kept from LMDB.
  */
 export class Backend implements BackendReader {
-  private readonly root: RootDatabase<Buffer, Buffer>;
-  private readonly buckets = new Map<BucketName, Database<Buffer, Buffer>>();
+  private root: RootDatabase<Buffer, Buffer>;
+  private buckets: Map<BucketName, Database<Buffer, Buffer>>;
+  /** Views open on each environment: an environment replaced by a defragmentation closes once its views are done. */
+  private readonly openViews = new Map<RootDatabase<Buffer, Buffer>, number>();
+  /** While a defragmentation copies: every write handed to LMDB since it began, to replay on the copy. */
+  private journal: PendingWrite[] | undefined;
+  /** While a defragmentation swaps environments: writes stay queued (and readable) instead of going to LMDB. */
+  private commitsHeld = false;
+  private defragmentation: Promise<DefragmentResult> | undefined;
   /** Committed by `write` but not yet by LMDB: bucket → key (latin1) → write. */
   private readonly buffer = new Map<BucketName, Map<string, PendingWrite>>();
   /** The body being run by `write`, with its writes so far. */
@@ -90,19 +144,10 @@ export class Backend implements BackendReader {
   private inUseBytes: number | undefined;
 
   constructor(private readonly options: BackendOptions) {
-    this.root = open<Buffer, Buffer>({
-      path: options.path,
-      maxDbs: 16,
-      mapSize: options.mapSizeBytes,
-      encoding: "binary",
-      keyEncoding: "binary",
-      compression: false,
-      cache: false,
-    });
-    for (const name of bucketNames) {
-      this.buckets.set(name, this.root.openDB<Buffer, Buffer>({ name, encoding: "binary", keyEncoding: "binary", compression: false, cache: false }));
-      this.buffer.set(name, new Map());
-    }
+    const { root, buckets } = openEnvironment(options.path, options.mapSizeBytes, options.unsafeNoFsync);
+    this.root = root;
+    this.buckets = buckets;
+    for (const name of bucketNames) this.buffer.set(name, new Map());
   }
 
   /**
@@ -142,15 +187,13 @@ export class Backend implements BackendReader {
   private commitQueued(): void {
     clearTimeout(this.batchTimer);
     this.batchTimer = undefined;
+    if (this.commitsHeld) return;
     const writes = this.queued;
     if (writes.length === 0) return;
     this.queued = [];
-    let committed: Promise<unknown> = Promise.resolve();
     const started = performance.now();
-    for (const write of writes) {
-      const bucket = this.bucket(write.bucket);
-      committed = write.value === undefined ? bucket.remove(write.key) : bucket.put(write.key, write.value);
-    }
+    const committed = applyWrites(this.buckets, writes);
+    this.journal?.push(...writes);
     this.fileBytes = undefined;
     this.lastCommit = committed.then(
       () => {
@@ -235,7 +278,9 @@ export class Backend implements BackendReader {
   /** A view of what LMDB holds once every write transaction so far is committed to it. */
   async view(): Promise<BackendView> {
     await this.flushed();
-    return new BackendView(this.buckets, this.root.useReadTransaction());
+    const root = this.root;
+    this.openViews.set(root, (this.openViews.get(root) ?? 0) + 1);
+    return new BackendView(this.buckets, root.useReadTransaction(), () => this.openViews.set(root, this.openViews.get(root)! - 1));
   }
 
   /** Resolves when every write transaction so far is in LMDB and on disk. */
@@ -277,9 +322,74 @@ export class Backend implements BackendReader {
   }
 
   async close(): Promise<void> {
+    await this.defragmentation?.catch(() => undefined);
     this.commitQueued();
     await this.lastCommit;
     await this.root.close();
+  }
+
+  /**
+   * Gives back the space compaction freed: LMDB's compacting copy of the
+   * environment is made on a worker thread while writes go on, the writes
+   * made meanwhile are replayed on the copy, and the copy takes the
+   * original's place. Requests are never blocked: only LMDB commits are held
+   * (writes stay buffered and readable) while the last few writes are
+   * replayed and the environments are swapped.
+   */
+  defragment(): Promise<DefragmentResult> {
+    this.defragmentation ??= this.runDefragmentation().finally(() => (this.defragmentation = undefined));
+    return this.defragmentation;
+  }
+
+  private async runDefragmentation(): Promise<DefragmentResult> {
+    const sizeBeforeBytes = this.sizeBytes();
+    // No dot in the name: lmdb takes a path with an extension for a file, not a directory.
+    const copyPath = `${this.options.path}-defrag`;
+    rmSync(copyPath, { recursive: true, force: true });
+    mkdirSync(copyPath, { recursive: true });
+    await this.flushed();
+    this.journal = [];
+    let copy: ReturnType<typeof openEnvironment> | undefined;
+    let commitsHeldMs = 0;
+    try {
+      await this.root.backup(copyPath, true);
+      copy = openEnvironment(copyPath, this.options.mapSizeBytes, this.options.unsafeNoFsync);
+      for (let round = 0; round < defragmentCatchUpRoundsMax && this.journal.length > defragmentFinalWritesMax; round++) {
+        const writes = this.journal;
+        this.journal = [];
+        await applyWrites(copy.buckets, writes);
+      }
+      const heldAt = performance.now();
+      this.commitsHeld = true;
+      await this.lastCommit;
+      if (this.failure !== undefined) throw this.failure;
+      await applyWrites(copy.buckets, this.journal);
+      await copy.root.flushed;
+      const old = this.root;
+      this.root = copy.root;
+      this.buckets = copy.buckets;
+      this.journal = undefined;
+      this.commitsHeld = false;
+      commitsHeldMs = performance.now() - heldAt;
+      this.commitQueued();
+      copy = undefined;
+      while ((this.openViews.get(old) ?? 0) > 0) await new Promise((resolve) => setTimeout(resolve, 10));
+      this.openViews.delete(old);
+      await old.close();
+      // The copy's file takes the original's name; the open environment keeps its file.
+      renameSync(join(copyPath, "data.mdb"), join(this.options.path, "data.mdb"));
+    } finally {
+      this.journal = undefined;
+      if (this.commitsHeld) {
+        this.commitsHeld = false;
+        this.commitQueued();
+      }
+      await copy?.root.close();
+    }
+    rmSync(copyPath, { recursive: true, force: true });
+    this.fileBytes = undefined;
+    this.inUseBytes = undefined;
+    return { sizeBeforeBytes, sizeAfterBytes: this.sizeBytes(), commitsHeldMs };
   }
 
   private bucket(name: BucketName): Database<Buffer, Buffer> {

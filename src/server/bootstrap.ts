@@ -1,4 +1,4 @@
-import { RawNode, SeededRandom, type Config as RaftConfig } from "../raft/index.js";
+import { ConfChangeType, decodeConfChange, encodeConfChange, EntryType, RawNode, SeededRandom, type Config as RaftConfig, type Entry, type HardState } from "../raft/index.js";
 import { ServerRaftStorage } from "./snapshot.js";
 import type { WalRecord } from "../wal/record.js";
 import { ConfigError, type ServerConfig } from "./config.js";
@@ -6,7 +6,7 @@ import { clusterIdFromMembers, memberIdFromPeerUrls } from "./ids.js";
 import { encodeMember, type Member } from "./membership.js";
 import { appliedConfState, appliedTerm, DataDirError, type MemberStorage } from "./storage.js";
 import type { RemoteCluster } from "./peer-endpoints.js";
-import { metadataRecord, snapshotRecord } from "./wal-records.js";
+import { entryRecord, hardStateRecord, metadataRecord, snapshotRecord } from "./wal-records.js";
 
 /** How a member's raft node begins. */
 export interface RaftStart {
@@ -181,7 +181,9 @@ function restart(config: ServerConfig, storage: MemberStorage, ids: { memberId: 
     // Marks where the log continues from, should the WAL end before it.
     firstRecords.push(snapshotRecord(metadata));
   }
-  const entries = walState.entries.filter((entry) => entry.index > applied);
+  let entries = walState.entries.filter((entry) => entry.index > applied);
+  // --force-new-cluster: what was not committed is dropped, as etcd drops it.
+  if (config.forceNewCluster) entries = entries.filter((entry) => entry.index <= walState.hardState.commit);
   if (entries.length > 0 && entries[0]!.index !== applied + 1) {
     throw new DataDirError(`data dir ${config.dataDir}: the WAL misses entries ${applied + 1} to ${entries[0]!.index - 1} after the backend's applied index`);
   }
@@ -193,6 +195,7 @@ function restart(config: ServerConfig, storage: MemberStorage, ids: { memberId: 
   // A commit beyond the log's last entry is never trusted: it is learned again from the leader.
   const commit = Math.max(applied, Math.min(hardState.commit, raftStorage.lastIndex()));
   raftStorage.setHardState({ ...hardState, term: Math.max(hardState.term, appliedTerm(backend)), commit });
+  if (config.forceNewCluster) forceNewCluster(storage, ids.memberId, raftStorage, firstRecords);
   return {
     ...ids,
     node: new RawNode(raftConfig(config, ids.memberId, raftStorage, applied)),
@@ -200,4 +203,36 @@ function restart(config: ServerConfig, storage: MemberStorage, ids: { memberId: 
     firstRecords,
     initialPeers: storage.membership.list().filter((member) => member.id !== ids.memberId),
   };
+}
+
+/**
+ * --force-new-cluster, as etcd does it: after the committed entries, the log
+ * gets one committed entry removing each other member, so that this member,
+ * applying them as it starts, becomes a cluster of one with all its data.
+ * The entries go to the WAL first, with the hard state that commits them.
+ */
+function forceNewCluster(storage: MemberStorage, memberId: bigint, raftStorage: ServerRaftStorage, firstRecords: WalRecord[]): void {
+  const lastIndex = raftStorage.lastIndex();
+  const term = raftStorage.term(lastIndex);
+  const others = new Set(storage.membership.list().map((member) => member.id).filter((id) => id !== memberId));
+  // Members added by committed entries not yet applied are removed as well.
+  const applied = storage.store.consistentIndex();
+  const unapplied = lastIndex > applied ? raftStorage.entries(applied + 1, lastIndex + 1, Number.MAX_SAFE_INTEGER) : [];
+  for (const entry of unapplied) {
+    if (entry.type !== EntryType.EntryConfChange) continue;
+    const change = decodeConfChange(entry.data);
+    if (change.nodeId === memberId) continue;
+    if (change.type === ConfChangeType.ConfChangeRemoveNode) others.delete(change.nodeId);
+    else others.add(change.nodeId);
+  }
+  const removals: Entry[] = [...others].map((nodeId, position) => ({
+    term,
+    index: lastIndex + 1 + position,
+    type: EntryType.EntryConfChange,
+    data: encodeConfChange({ id: 0n, type: ConfChangeType.ConfChangeRemoveNode, nodeId, context: new Uint8Array(0) }),
+  }));
+  raftStorage.append(removals);
+  const hardState: HardState = { ...raftStorage.hardStateSnapshot(), commit: lastIndex + removals.length };
+  raftStorage.setHardState(hardState);
+  firstRecords.push(...removals.map(entryRecord), hardStateRecord(hardState));
 }

@@ -1,3 +1,4 @@
+import { parseCompactionRetention, type AutoCompactionMode } from "./auto-compactor.js";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { parse as parseYaml } from "yaml";
@@ -24,6 +25,14 @@ export interface ServerConfig {
   listenPeerUrls: URL[];
   initialAdvertisePeerUrls: string[];
   initialCluster: Map<string, string[]>;
+  /** --force-new-cluster: a restarted member becomes a cluster of one with its data. */
+  forceNewCluster: boolean;
+  /** --unsafe-no-fsync: neither the WAL nor the backend is fsynced (for tests, as etcd's). */
+  unsafeNoFsync: boolean;
+  /** --auto-compaction-mode. */
+  autoCompactionMode: AutoCompactionMode;
+  /** --auto-compaction-retention: milliseconds in periodic mode, revisions in revision mode; 0 is off. */
+  autoCompactionRetention: number;
   initialClusterState: "new" | "existing";
   initialClusterToken: string;
   strictReconfigCheck: boolean;
@@ -187,6 +196,12 @@ function buildConfig(values: FlagValues): ServerConfig {
   const autoCompactionMode = get("auto-compaction-mode");
   if (autoCompactionMode !== "periodic" && autoCompactionMode !== "revision") throw new ConfigError(`unknown auto-compaction-mode "${autoCompactionMode}"`);
   for (const [flagName, value] of values) checkBuilt(flagsByName.get(flagName)!, value);
+  let autoCompactionRetention: number;
+  try {
+    autoCompactionRetention = parseCompactionRetention(autoCompactionMode, get("auto-compaction-retention"), parseGoDurationMs);
+  } catch (error) {
+    throw new ConfigError((error as Error).message);
+  }
   const initialClusterState = get("initial-cluster-state") as ServerConfig["initialClusterState"];
   const quotaBackendBytes = integer("quota-backend-bytes");
   const initialAdvertisePeerUrls = splitList(get("initial-advertise-peer-urls"));
@@ -212,6 +227,10 @@ function buildConfig(values: FlagValues): ServerConfig {
     maxTxnOps: integer("max-txn-ops"),
     maxConcurrentStreams: Math.min(integer("max-concurrent-streams"), 2 ** 32 - 1),
     compactionBatchLimit: integer("experimental-compaction-batch-limit"),
+    autoCompactionMode,
+    autoCompactionRetention,
+    unsafeNoFsync: bool("unsafe-no-fsync"),
+    forceNewCluster: bool("force-new-cluster"),
     backendBatchIntervalMs: positiveOr(durationMs("backend-batch-interval"), 100),
     leaseCheckpointEnabled: bool("experimental-enable-lease-checkpoint"),
     leaseCheckpointIntervalMs: positiveOr(durationMs("experimental-lease-checkpoint-interval"), 300_000),
@@ -351,7 +370,7 @@ function parseUrls(text: string): URL[] {
   return splitList(text).map((item) => new URL(item));
 }
 
-function parseInitialCluster(text: string): Map<string, string[]> {
+export function parseInitialCluster(text: string): Map<string, string[]> {
   const cluster = new Map<string, string[]>();
   for (const item of splitList(text)) {
     const separator = item.indexOf("=");

@@ -64,7 +64,7 @@ export const flagSpecs: readonly FlagSpec[] = [
   flag("discovery-srv-name", "string", "", false),
   flag("strict-reconfig-check", "bool", "true"),
   flag("pre-vote", "bool", "false"),
-  flag("auto-compaction-retention", "string", "0", false),
+  flag("auto-compaction-retention", "string", "0"),
   flag("auto-compaction-mode", "string", "periodic"),
   flag("enable-v2", "bool", "false"),
   flag("enable-grpc-gateway", "bool", "true"),
@@ -121,8 +121,8 @@ export const flagSpecs: readonly FlagSpec[] = [
   flag("experimental-peer-skip-client-san-verification", "bool", "false", false),
   flag("experimental-watch-progress-notify-interval", "duration", "10m"),
   flag("experimental-warning-apply-duration", "duration", "100ms", false),
-  flag("force-new-cluster", "bool", "false", false),
-  flag("unsafe-no-fsync", "bool", "false", false),
+  flag("force-new-cluster", "bool", "false"),
+  flag("unsafe-no-fsync", "bool", "false"),
   // tetcd's own: the built-in dashboard at /dashboard on the client port.
   flag("dashboard", "bool", "true"),
 ];

@@ -14,6 +14,7 @@ import {
   type LeaseGrantResponse,
   type LeaseRevokeRequest,
   ResponseHeaderSchema,
+  CompactionRequestSchema,
   type LeaseRevokeResponse,
   type PutRequest,
   type PutResponse,
@@ -25,6 +26,7 @@ import {
 import { StoreError } from "../mvcc/errors.js";
 import { PeerTransport } from "../transport/peer-transport.js";
 import { EntryType, ErrProposalDropped, type ConfChange, type Entry, type Snapshot } from "../raft/index.js";
+import { AutoCompactor } from "./auto-compactor.js";
 import { LogCompactor } from "./log-compactor.js";
 import { ClusterOps } from "./cluster-ops.js";
 import { LeaseOps } from "./lease-ops.js";
@@ -126,6 +128,8 @@ export class EtcdServer {
   readonly counters = { leaderChanges: 0, proposalsFailed: 0 };
   /** The v2 keys store (served with --enable-v2). */
   readonly v2: V2Keys;
+  /** --auto-compaction-*: runs on every member, resumed on the leader only. */
+  private readonly autoCompactor: AutoCompactor | undefined;
 
   private constructor(
     readonly config: ServerConfig,
@@ -149,6 +153,11 @@ export class EtcdServer {
     this.ids = new IdGenerator(this.memberId, Date.now());
     this.appliedIndex = storage.store.consistentIndex();
     this.requestTimeoutMs = 5000 + 2 * config.electionTimeoutMs;
+    if (config.autoCompactionRetention > 0) {
+      const target = { revision: () => this.store.currentRevision, compact: (revision: number) => this.compact(create(CompactionRequestSchema, { revision: BigInt(revision) })) };
+      this.autoCompactor = new AutoCompactor(config.autoCompactionMode, config.autoCompactionRetention, target, logger);
+      this.autoCompactor.start();
+    }
     this.raft = new RaftNode({
       id: this.memberId,
       node: start.node,
@@ -415,9 +424,9 @@ export class EtcdServer {
   /** Proposes a request that adds data: refused, and the NOSPACE alarm raised, past the backend quota. */
   private async proposeChecked(request: InternalRaftRequest, auth?: AuthInfo): Promise<ApplyResponse> {
     const costBytes = quotaCost(request);
-    // Measured in pages in use, which compaction frees: with no defragmentation
-    // yet, the file itself never shrinks, and a quota on it could never be met again.
-    const sizeBytes = this.backend.sizeInUseBytes();
+    // Measured against the file, as etcd measures it: compaction frees pages
+    // inside it, and a defragmentation gives them back.
+    const sizeBytes = this.backend.sizeBytes();
     if (costBytes > 0 && sizeBytes + costBytes >= this.config.quotaBackendBytes) {
       if (!this.alarms.has(AlarmType.NOSPACE)) {
         const activate = create(AlarmRequestSchema, { action: AlarmAction.ACTIVATE, memberID: this.memberId, alarm: AlarmType.NOSPACE });
@@ -506,6 +515,9 @@ export class EtcdServer {
     // Only the leader expires leases; a new leader gives each its full TTL again.
     if (isLeader) this.storage.lessor.promote();
     else this.storage.lessor.demote();
+    // Only the leader compacts on its own, as etcd's leader does.
+    if (isLeader) this.autoCompactor?.resume();
+    else this.autoCompactor?.pause();
     if (leader !== 0n) this.retryBlocked();
   }
 
@@ -618,6 +630,7 @@ export class EtcdServer {
   }
 
   async close(): Promise<void> {
+    this.autoCompactor?.stop();
     for (const timer of this.timers) clearInterval(timer);
     await this.raft.stop();
     await this.raftStorage.close();

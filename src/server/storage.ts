@@ -49,13 +49,14 @@ export function openStorage(config: ServerConfig): MemberStorage {
     mapSizeBytes: Math.max(2 * config.quotaBackendBytes, 1024 * 1024 * 1024),
     batchIntervalMs: config.backendBatchIntervalMs,
     batchLimit: config.backendBatchLimit,
+    unsafeNoFsync: config.unsafeNoFsync,
   });
   const lessor = new Lessor(backend);
   const store = new KvStore(backend, lessor, config.compactionBatchLimit);
   const alarms = new Alarms(backend);
   const membership = new Membership(backend);
   const auth = new AuthStore(backend);
-  const { wal, records } = Wal.open(walDirectory);
+  const { wal, records } = Wal.open(walDirectory, { unsafeNoFsync: config.unsafeNoFsync });
   const stored = backend.get("meta", memberMetaKey);
   const backendIds = stored === undefined ? undefined : { memberId: stored.readBigUInt64BE(0), clusterId: stored.readBigUInt64BE(8) };
   return { backend, store, lessor, alarms, membership, auth, wal, walState: replayWal(records), backendIds };

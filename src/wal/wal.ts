@@ -60,17 +60,22 @@ export class Wal {
   private flushing = false;
   private failed: Error | undefined;
 
+  /** Open flags of segments: durable writes, unless fsync is turned off (--unsafe-no-fsync, for tests). */
+  private readonly writeFlags: number;
+
   private constructor(
     readonly directory: string,
     private segments: Segment[],
+    private readonly unsafeNoFsync: boolean,
   ) {
     const last = segments[segments.length - 1]!;
-    this.fd = openSync(join(directory, last.name), writeDurably);
+    this.writeFlags = unsafeNoFsync ? constants.O_WRONLY | constants.O_CREAT : writeDurably;
+    this.fd = openSync(join(directory, last.name), this.writeFlags);
     this.segmentBytes = 0;
   }
 
   /** Opens (creating if needed) the WAL in `directory` and returns every record in it. */
-  static open(directory: string): { wal: Wal; records: WalRecord[] } {
+  static open(directory: string, options: { unsafeNoFsync?: boolean } = {}): { wal: Wal; records: WalRecord[] } {
     mkdirSync(directory, { recursive: true });
     const segments = listSegments(directory);
     const records: WalRecord[] = [];
@@ -93,7 +98,7 @@ export class Wal {
       syncDirectory(directory);
       segments.push(first);
     }
-    const wal = new Wal(directory, segments);
+    const wal = new Wal(directory, segments, options.unsafeNoFsync === true);
     wal.segmentBytes = lastValidEnd;
     wal.allocatedBytes = fstatSync(wal.fd).size;
     return { wal, records };
@@ -144,10 +149,18 @@ export class Wal {
     this.allocatedBytes = target;
   }
 
+  private sync(): void {
+    if (!this.unsafeNoFsync) fsyncSync(this.fd);
+  }
+
+  private syncDirectory(): void {
+    if (!this.unsafeNoFsync) syncDirectory(this.directory);
+  }
+
   /** Cuts the segment being written back to its records and closes it. */
   private closeSegment(): void {
     ftruncateSync(this.fd, this.segmentBytes);
-    fsyncSync(this.fd);
+    this.sync();
     closeSync(this.fd);
   }
 
@@ -155,8 +168,8 @@ export class Wal {
     this.closeSegment();
     const sequence = this.segments[this.segments.length - 1]!.sequence + 1;
     const segment = { sequence, name: segmentName(sequence) };
-    this.fd = openSync(join(this.directory, segment.name), writeDurably);
-    syncDirectory(this.directory);
+    this.fd = openSync(join(this.directory, segment.name), this.writeFlags);
+    this.syncDirectory();
     this.segments.push(segment);
     this.segmentBytes = 0;
     this.allocatedBytes = 0;
@@ -185,7 +198,7 @@ export class Wal {
     const first = Buffer.concat(records.map(encodeRecord));
     let written = 0;
     while (written < first.length) written += writeSync(this.fd, first, written, first.length - written, written);
-    fsyncSync(this.fd);
+    this.sync();
     this.segmentBytes = first.length;
     this.allocatedBytes = first.length;
     return this.segments[this.segments.length - 1]!.sequence;
@@ -201,7 +214,7 @@ export class Wal {
     const old = this.segments.filter((segment) => segment.sequence < sequence).slice(0, Math.max(0, this.segments.length - keep));
     if (old.length === 0) return;
     for (const segment of old) unlinkSync(join(this.directory, segment.name));
-    syncDirectory(this.directory);
+    this.syncDirectory();
     this.segments = this.segments.slice(old.length);
   }
 

@@ -97,7 +97,7 @@ describe("configuration", () => {
     for (const argv of [
       ["--peer-crl-file", "peers.crl"],
       ["--peer-auto-tls"],
-      ["--auto-compaction-retention", "1h"],
+      ["--experimental-initial-corrupt-check"],
       ["--initial-cluster", "a=https://127.0.0.1:1,b=https://127.0.0.1:2", "--name", "a"],
       ["--peer-crl-file", "peer.crl"],
       ["--discovery-srv", "example.com"],
@@ -108,6 +108,15 @@ describe("configuration", () => {
     }
     // Left at their defaults, such flags are accepted.
     assert.equal(loadConfig(["--peer-auto-tls=false", "--auto-compaction-retention", "0"], {}).name, "default");
+  });
+
+  test("auto-compaction: etcd 3.4's retention forms per mode, and its error for a bad one", () => {
+    assert.equal(loadConfig(["--auto-compaction-retention", "1h"], {}).autoCompactionRetention, 3_600_000);
+    assert.equal(loadConfig(["--auto-compaction-retention", "2"], {}).autoCompactionRetention, 7_200_000);
+    const revision = loadConfig(["--auto-compaction-mode", "revision", "--auto-compaction-retention", "1000"], {});
+    assert.deepEqual([revision.autoCompactionMode, revision.autoCompactionRetention], ["revision", 1000]);
+    assert.equal(loadConfig([], {}).autoCompactionRetention, 0);
+    assert.throws(() => loadConfig(["--auto-compaction-retention", "x"], {}), (error) => error instanceof ConfigError && error.message === 'error parsing CompactionRetention: time: invalid duration "x"');
   });
 
   test("peer TLS: https peer URLs need the peer certificate and key", () => {
