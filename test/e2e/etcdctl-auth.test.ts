@@ -61,6 +61,7 @@ const script: Step[] = [
   { args: ["alarm", "disarm", ...alice] },
   { args: ["endpoint", "hashkv", "--user", "nobody:pw"] },
   { args: ["endpoint", "hashkv"] },
+  { args: ["defrag", ...alice] },
   { args: ["user", "add", "bob:b", ...alice] },
   { args: ["user", "list", ...alice] },
   { args: ["user", "get", "alice", ...alice] },
