@@ -1,5 +1,5 @@
 import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
-import { Permission_Type, PermissionSchema, RoleSchema, UserSchema, type Permission, type Role, type User } from "../gen/authpb/auth_pb.js";
+import { PermissionSchema, RoleSchema, UserSchema, type Permission, type Role, type User } from "../gen/authpb/auth_pb.js";
 import type { Backend } from "../mvcc/backend.js";
 import * as errors from "../server/errors.js";
 import { RangePermissions, type Access } from "./range-permissions.js";
@@ -240,4 +240,3 @@ function samePermissionRange(a: Pick<Permission, "key" | "rangeEnd">, b: Pick<Pe
   return Buffer.compare(Buffer.from(a.key), Buffer.from(b.key)) === 0 && Buffer.compare(Buffer.from(a.rangeEnd), Buffer.from(b.rangeEnd)) === 0;
 }
 
-export { Permission_Type };

@@ -68,14 +68,17 @@ export class AuthApplier {
       this.checkTxn(info, request.txn);
     } else if (request.leaseRevoke !== undefined) {
       this.checkLeaseKeys(info, request.leaseRevoke.ID);
-    } else if (request.authUserGet !== undefined && request.authUserGet.name === info.username) {
-      // As etcd 3.4: a user may read itself, and the roles it holds.
-    } else if (request.authRoleGet !== undefined && this.auth.user(info.username)?.roles.includes(request.authRoleGet.role) === true) {
-      // (see above)
-    } else if (isAuthManagement(request)) {
+    } else if (isAuthManagement(request) && !this.readsOwnAuth(info, request)) {
       // Auth management needs the root role; etcd 3.4 lets any user compact and list or change alarms.
       this.auth.checkAdmin(info);
     }
+  }
+
+  /** As etcd 3.4: a user may get itself, and the roles it holds, without the root role. */
+  private readsOwnAuth(info: AuthInfo, request: InternalRaftRequest): boolean {
+    if (request.authUserGet !== undefined) return request.authUserGet.name === info.username;
+    if (request.authRoleGet !== undefined) return this.auth.user(info.username)?.roles.includes(request.authRoleGet.role) === true;
+    return false;
   }
 
   /** etcd's checkTxnReqsPermission: read on every compare, and on each operation of both branches what it needs. */
