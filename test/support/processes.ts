@@ -8,17 +8,26 @@ import { fileURLToPath } from "node:url";
 /** The compiled tetcd command (tests run from dist/test). */
 export const tetcdBin = join(dirname(fileURLToPath(import.meta.url)), "..", "..", "src", "cli", "tetcd.js");
 
-/** A free TCP port on loopback. */
+/** Ports this process has handed out: the OS may offer a closed one again, and two members of one test must not get the same. */
+const handedOut = new Set<number>();
+
+/** A free TCP port on loopback, never one this process handed out before. */
 export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.unref();
-    server.on("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const address = server.address();
-      server.close(() => (typeof address === "object" && address !== null ? resolve(address.port) : reject(new Error("no port"))));
+  for (;;) {
+    const port = await new Promise<number>((resolve, reject) => {
+      const server = net.createServer();
+      server.unref();
+      server.on("error", reject);
+      server.listen(0, "127.0.0.1", () => {
+        const address = server.address();
+        server.close(() => (typeof address === "object" && address !== null ? resolve(address.port) : reject(new Error("no port"))));
+      });
     });
-  });
+    if (!handedOut.has(port)) {
+      handedOut.add(port);
+      return port;
+    }
+  }
 }
 
 export function temporaryDirectory(prefix: string): string {
